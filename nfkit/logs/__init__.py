@@ -1,0 +1,1 @@
+"""The log half: netfilter LOG lines -> LogRecord -> attribution -> Summary -> report."""
