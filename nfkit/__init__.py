@@ -7,6 +7,9 @@ set ``nf_conntrack_tcp_be_liberal`` after the rules load.
 
 from __future__ import annotations
 
+from nfkit.backends.base import CompiledRuleset
+from nfkit.compiler import compile_policy
+from nfkit.dsl import parse_policy
 from nfkit.errors import (
     ApplyError,
     ConfigError,
@@ -21,6 +24,8 @@ from nfkit.errors import (
     StateError,
     UnsupportedFeatureError,
 )
+from nfkit.logs.parser import iter_records, parse_line
+from nfkit.ir import Policy
 from nfkit.logs.record import LogRecord
 from nfkit.span import Span
 
@@ -28,12 +33,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApplyError",
+    "CompiledRuleset",
     "ConfigError",
     "DiscoveryError",
     "LogFormatError",
     "LogRecord",
     "NfkitError",
     "PmtudViolationError",
+    "Policy",
     "RuleSemanticError",
     "RuleSyntaxError",
     "RulesetCheckError",
@@ -42,4 +49,8 @@ __all__ = [
     "StateError",
     "UnsupportedFeatureError",
     "__version__",
+    "compile_policy",
+    "iter_records",
+    "parse_line",
+    "parse_policy",
 ]

@@ -26,6 +26,13 @@ EXIT_INTERRUPTED = 130
 
 #: Command modules under ``nfkit.cli``; each defines ``register(subparsers)``.
 _COMMANDS: tuple[str, ...] = (
+    "compile",
+    "parse",
+    "summarize",
+    "report",
+    "apply",
+    "doctor",
+    "install-service",
 )
 
 

@@ -1,0 +1,271 @@
+"""A :class:`~nfkit.logs.aggregate.Summary` as text (a cron mail), JSON, or one HTML file.
+
+The HTML page is self-contained (inline CSS and an inline SVG chart of packets over time by
+origin) and rendered by jinja2 with autoescape on: every string that came from a log line —
+prefixes, addresses, MACs, raw evidence lines — is escaped. Templates live in ``templates/report``
+of a source checkout or ``nfkit/templates/report`` in the wheel (:func:`templates_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from nfkit.errors import ConfigError
+from nfkit.logs import attribution as attr
+from nfkit.logs.aggregate import Summary, iso
+from nfkit.logs.history import Trend
+
+FORMATS = ("text", "json", "html")
+#: Colours of the chart, one per origin.
+ORIGIN_COLOURS = {
+    attr.PEER: "#d62728",
+    attr.UPSTREAM: "#1f77b4",
+    attr.FORWARDED: "#9467bd",
+    attr.UNKNOWN: "#7f7f7f",
+    attr.LOCAL: "#2ca02c",
+}
+_MAX_BARS = 96
+_CHART_WIDTH = 760
+_CHART_HEIGHT = 180
+
+
+def templates_dir(override: str | Path | None = None) -> Path:
+    """The templates folder: ``override``, ``$NFKIT_TEMPLATES``, the checkout's, or the wheel's."""
+    package = Path(__file__).resolve().parent.parent
+    candidates = [Path(p) for p in (override, os.environ.get("NFKIT_TEMPLATES")) if p]
+    candidates += [package.parent / "templates", package / "templates"]
+    for candidate in candidates:
+        if (candidate / "report").is_dir():
+            return candidate
+    raise ConfigError(f"report templates not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _environment(templates: str | Path | None) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir(templates))),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(
+    summary: Summary,
+    fmt: str,
+    trend: Trend | None = None,
+    title: str = "nfkit firewall summary",
+    templates: str | Path | None = None,
+) -> str:
+    """Render ``summary`` (and optionally a trend over stored runs) as text, JSON or HTML."""
+    if fmt == "json":
+        data = summary.to_dict()
+        if trend is not None:
+            data = {"days": trend.days, "runs": trend.runs, "per_day": trend.per_day, **data}
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "text":
+        return render_text(summary, trend, title)
+    if fmt == "html":
+        return render_html(summary, trend, title, templates)
+    raise ConfigError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+# -- text ---------------------------------------------------------------------------------------
+def _short(time: str | None) -> str:
+    return time[:19].replace("T", " ") if time else "-"
+
+
+def _ports(ports: dict[str, int], limit: int = 5) -> str:
+    return ", ".join(f"{p} ({n})" if n > 1 else p for p, n in list(ports.items())[:limit]) or "-"
+
+
+_WRAPPER = re.compile(r"^.*? kernel: (?:\[[^\]]*\] ?)*")
+
+
+def _evidence(line: str, width: int = 150) -> str:
+    """The kernel message of a raw line (syslog wrapper dropped), cut to ``width``."""
+    message = _WRAPPER.sub("", line.strip(), count=1)
+    return message if len(message) <= width else message[: width - 3] + "..."
+
+
+def _wrap(text: str, indent: str = "    ") -> list[str]:
+    return textwrap.wrap(text, 96, initial_indent=indent, subsequent_indent=indent)
+
+
+def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -> str:
+    """Plain text that fits a cron mail: findings first, then the tables, capped in length."""
+    data = summary.to_dict()
+    out: list[str] = []
+    times = [s["first_seen"] for s in data["sources"] if s["first_seen"]]
+    lasts = [s["last_seen"] for s in data["sources"] if s["last_seen"]]
+    period = f", {_short(min(times))} .. {_short(max(lasts))} UTC" if times else ""
+    out.append(f"{title or 'nfkit firewall summary'}")
+    out.append(
+        f"{data['records']} packets logged in {data['lines']} lines "
+        f"({data['unparsed']} other lines){period}"
+    )
+    if data["by_origin"]:
+        out.append("By origin: " + ", ".join(f"{o} {n}" for o, n in data["by_origin"].items()))
+    if trend is not None:
+        out += ["", f"LAST {trend.days} DAYS ({trend.runs} runs)"]
+        out.append(
+            f"  {'day':10}  {'runs':>4}  {'packets':>8}  "
+            + "  ".join(f"{o:>9}" for o in attr.ORIGINS)
+        )
+        for day, row in sorted(trend.per_day.items()):
+            out.append(
+                f"  {day:10}  {row['runs']:>4}  {row['records']:>8}  "
+                + "  ".join(f"{row.get(o, 0):>9}" for o in attr.ORIGINS)
+            )
+        if trend.unmerged:
+            out.append(f"  ({trend.unmerged} runs with another configuration not merged)")
+    for rec in data["recommendations"]:
+        out += ["", f"!! {rec['severity'].upper()} [{rec['code']}]"]
+        out += _wrap(rec["message"])
+        for line in rec.get("evidence", [])[:3]:
+            out.append(f"      {_evidence(line)}")
+    peers = [s for s in data["sources"] if s["origin"] == attr.PEER]
+    if peers:
+        out += ["", "PEERS ON THE LOCAL SEGMENT (the upstream firewall cannot stop these)"]
+        out.append(f"  {'address':39}  {'mac':17}  {'packets':>7}  last seen            ports")
+        for s in peers[:20]:
+            out.append(
+                f"  {s['address']:39}  {s['mac'] or '-':17}  {s['packets']:>7}  "
+                f"{_short(s['last_seen']):19}  {_ports(s['ports'])}"
+            )
+    if data["scans"]:
+        out += ["", "SCANS (danger level 1-5)"]
+        for scan in data["scans"][:20]:
+            what = "ports on" if scan["kind"] == "vertical" else "hosts for"
+            mac = f" [{scan['mac']}]" if scan["mac"] else ""
+            out.append(
+                f"  L{scan['level']} {scan['kind']:10} {scan['source']}{mac} ({scan['origin']}): "
+                f"{scan['distinct']} {what} {scan['target']} within "
+                f"{scan['window_seconds'] // 60} min from {_short(scan['window_start'])}"
+            )
+    others = [s for s in data["sources"] if s["origin"] != attr.PEER]
+    if others:
+        others.sort(key=lambda s: -s["packets"])
+        out += ["", "TOP SOURCES"]
+        out.append(f"  {'address':39}  {'origin':9}  {'packets':>7}  last seen            ports")
+        for s in others[:15]:
+            out.append(
+                f"  {s['address']:39}  {s['origin']:9}  {s['packets']:>7}  "
+                f"{_short(s['last_seen']):19}  {_ports(s['ports'])}"
+            )
+        if len(others) > 15:
+            out.append(f"  ... and {len(others) - 15} more sources")
+    if data["upstream"]:
+        out += ["", "THROUGH THE GATEWAY (what the upstream firewall let through, by port)"]
+        ranked = sorted(data["upstream"].items(), key=lambda kv: -sum(kv[1].values()))
+        for port, verdicts in ranked[:15]:
+            detail = ", ".join(f"{v} {n}" for v, n in verdicts.items())
+            out.append(f"  {port:16} {sum(verdicts.values()):>7}  ({detail})")
+    if data["ports"]:
+        out += ["", "TOP DESTINATION PORTS"]
+        for row in data["ports"][:10]:
+            out.append(
+                f"  {row['port']:16} {row['packets']:>7} packets  {row['sources']:>5} sources"
+            )
+    if data["prefixes"]:
+        out += ["", "LOG PREFIXES"]
+        for prefix, n in list(data["prefixes"].items())[:10]:
+            out.append(f"  {prefix or '(none)':30} {n:>7}")
+    return "\n".join(out) + "\n"
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Bar:
+    x: float
+    width: float
+    label: str
+    segments: list[dict[str, Any]]
+
+
+def chart(summary: Summary) -> dict[str, Any]:
+    """Stacked bars of packets over time by origin, as coordinates for the SVG template."""
+    slot_seconds = summary.config.slot_seconds
+    slots = {s: o for s, o in summary.timeline.items() if s > 0}  # slot 0: no timestamp
+    if not slots:
+        return {"bars": [], "width": _CHART_WIDTH, "height": _CHART_HEIGHT, "legend": []}
+    first, last = min(slots), max(slots)
+    per_bar = max(1, math.ceil((last - first + 1) / _MAX_BARS))
+    buckets: dict[int, dict[str, int]] = {}
+    for slot, origins in slots.items():
+        bucket = buckets.setdefault((slot - first) // per_bar, {})
+        for origin, n in origins.items():
+            bucket[origin] = bucket.get(origin, 0) + n
+    count = (last - first) // per_bar + 1
+    peak = max(sum(b.values()) for b in buckets.values())
+    width = _CHART_WIDTH / count
+    bars = []
+    for index, bucket in sorted(buckets.items()):
+        y = float(_CHART_HEIGHT)
+        segments = []
+        for origin in reversed(attr.ORIGINS):
+            n = bucket.get(origin, 0)
+            if not n:
+                continue
+            height = _CHART_HEIGHT * n / peak
+            y -= height
+            segments.append(
+                {
+                    "origin": origin,
+                    "count": n,
+                    "y": round(y, 2),
+                    "height": round(height, 2),
+                    "colour": ORIGIN_COLOURS[origin],
+                }
+            )
+        start = (first + index * per_bar) * slot_seconds
+        bars.append(
+            _Bar(
+                x=round(index * width, 2),
+                width=round(max(width - 1, 1), 2),
+                label=_short(iso(start)),
+                segments=segments,
+            )
+        )
+    return {
+        "bars": bars,
+        "width": _CHART_WIDTH,
+        "height": _CHART_HEIGHT,
+        "peak": peak,
+        "start": _short(iso(first * slot_seconds)),
+        "end": _short(iso((last + 1) * slot_seconds)),
+        "bar_minutes": per_bar * slot_seconds // 60,
+        "legend": [(o, ORIGIN_COLOURS[o]) for o in attr.ORIGINS if summary.by_origin.get(o)],
+    }
+
+
+def render_html(
+    summary: Summary,
+    trend: Trend | None = None,
+    title: str = "nfkit firewall summary",
+    templates: str | Path | None = None,
+) -> str:
+    """One self-contained HTML page; log-derived strings are escaped by jinja2 autoescape."""
+    data = summary.to_dict()
+    template = _environment(templates).get_template("report/summary.html.j2")
+    return template.render(
+        title=title,
+        data=data,
+        chart=chart(summary),
+        trend=trend,
+        origins=attr.ORIGINS,
+        colours=ORIGIN_COLOURS,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        short=_short,
+    )

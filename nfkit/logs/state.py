@@ -1,0 +1,346 @@
+"""Read only what is new since the last cron run, across log rotation.
+
+For each log file named on the command line (``/var/log/kern.log``) the state remembers every
+member of its *rotation family* — the file itself and its rotated copies ``kern.log.1``,
+``kern.log.2.gz``, ``kern.log-20261124[.gz]`` — by the hash of its first line, with the offset
+(in uncompressed bytes, after the last complete line) read so far and its inode.
+
+The first line identifies a file's content wherever rotation moves it and whether or not it is
+compressed, so one rule covers both kinds of rotation:
+
+* **rename** (``kern.log`` -> ``kern.log.1`` -> ``kern.log.2.gz``): the old content turns up under
+  a new name with the same first line; reading continues at the remembered offset (lines written
+  just before the rename are not lost), and the new ``kern.log`` is a new file read from 0;
+* **copytruncate**: the copy carries the old first line (continue at the offset), the truncated
+  original gets a new first line (read from 0).
+
+A file with no complete line yet is left for the next run. On the very first run the live file
+is read from its start and older rotated files are taken as already read.
+
+The caller writes the new state with :meth:`LogState.save` only **after** the report is out:
+temp file + fsync + ``os.replace``, so a run killed before that point leaves the old state and
+the next run reads the same lines again — nothing lost, nothing counted twice in the state or
+in the history (whose rows are keyed by :attr:`IncrementalReader.run_key`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nfkit.errors import ConfigError, StateError
+
+STATE_VERSION = 1
+_CHUNK = 1 << 20
+_ROTATED = re.compile(r"^(?:\.(\d+)|-(\d{8,10}))(\.gz)?$")
+
+
+@dataclass(slots=True)
+class Mark:
+    """How far one file of a rotation family has been read."""
+
+    offset: int
+    inode: int = 0
+    name: str = ""
+
+
+def first_line_hash(path: Path) -> str | None:
+    """Hash of the first complete line of ``path`` (decompressed), or None if it has none."""
+    with _open(path) as handle:
+        head = handle.readline(1 << 16)
+    if not head.endswith(b"\n"):
+        return None
+    return hashlib.sha256(head).hexdigest()[:32]
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def rotation_family(path: Path) -> list[Path]:
+    """``path`` (if it exists) and its rotated copies, newest first."""
+    members: list[tuple[tuple[int, int], Path]] = []
+    if path.exists():
+        members.append(((0, 0), path))
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        siblings = []
+    prefix = path.name
+    for sibling in siblings:
+        if not sibling.name.startswith(prefix) or sibling == path:
+            continue
+        match = _ROTATED.match(sibling.name[len(prefix) :])
+        if not match or not sibling.is_file():
+            continue
+        if match.group(1) is not None:
+            members.append(((1, int(match.group(1))), sibling))
+        else:  # dateext: newer dates first
+            members.append(((2, -int(match.group(2))), sibling))
+    members.sort(key=lambda item: (item[0], item[1].name))
+    return [member for _, member in members]
+
+
+class LogState:
+    """Per rotation family (keyed by the live file's absolute path): first-line hash -> Mark."""
+
+    def __init__(self, families: dict[str, dict[str, Mark]] | None = None) -> None:
+        self.families: dict[str, dict[str, Mark]] = families or {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> LogState:
+        """Read a state file; a missing file gives an empty state, a corrupt one ``StateError``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(f"{path}: cannot read state file: {exc}") from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+                raise ValueError(f"expected version {STATE_VERSION}")
+            families: dict[str, dict[str, Mark]] = {}
+            for base, members in data["files"].items():
+                families[str(base)] = {
+                    str(digest): Mark(
+                        offset=int(mark["offset"]),
+                        inode=int(mark.get("inode", 0)),
+                        name=str(mark.get("name", "")),
+                    )
+                    for digest, mark in members.items()
+                }
+                if any(mark.offset < 0 for mark in families[str(base)].values()):
+                    raise ValueError("negative offset")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(
+                f"{path}: corrupt state file ({exc}); move it away to start afresh"
+            ) from None
+        return cls(families)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "version": STATE_VERSION,
+            "files": {
+                base: {
+                    digest: {"offset": m.offset, "inode": m.inode, "name": m.name}
+                    for digest, m in sorted(members.items())
+                }
+                for base, members in sorted(self.families.items())
+            },
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: temp file in the same directory, fsync, ``os.replace``, fsync dir."""
+        atomic_write(Path(path), json.dumps(self.to_dict(), indent=1).encode() + b"\n")
+
+    def digest(self, bases: Iterable[str]) -> str:
+        """A key for "this state, these files": equal for a re-run after a killed run."""
+        part = {base: self.to_dict()["files"].get(base, {}) for base in sorted(bases)}
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (readers see the old or the new file)."""
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            with contextlib.suppress(OSError):
+                tmp.chmod(path.stat().st_mode & 0o7777)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StateError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def locked(state_path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the state file, so two cron runs never overlap."""
+    lock_path = Path(f"{state_path}.lock")
+    try:
+        handle = lock_path.open("a")
+    except OSError as exc:
+        raise StateError(f"{lock_path}: cannot open lock file: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise StateError(
+                f"{state_path}: another nfkit summarize run holds the lock {lock_path}"
+            ) from None
+        yield
+
+
+def _read_lines(handle: IO[bytes], complete_only: bool) -> Iterator[tuple[str, int]]:
+    """Yield ``(line, bytes consumed including newline)``; a cut last line only if allowed."""
+    rest = b""
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            break
+        data = rest + chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for raw in lines:
+            yield raw.decode("utf-8", "replace"), len(raw) + 1
+    if rest and not complete_only:
+        yield rest.decode("utf-8", "replace"), len(rest)
+
+
+def read_whole(path: str) -> Iterator[str]:
+    """Every line of a file (``.gz`` decompressed; ``-`` is standard input)."""
+    if path == "-":
+        for line in sys.stdin.buffer:
+            yield line.rstrip(b"\n").decode("utf-8", "replace")
+        return
+    try:
+        with _open(Path(path)) as handle:
+            for line, _ in _read_lines(handle, complete_only=False):
+                yield line
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(f"{path}: cannot read log: {exc}") from None
+
+
+class IncrementalReader:
+    """Yield the lines not read before, for some live log files; compute the next state."""
+
+    def __init__(self, state: LogState, paths: Iterable[str | Path]) -> None:
+        self.old = state
+        self.paths = [Path(p).absolute() for p in paths]
+        self.bases = [str(p) for p in self.paths]
+        #: Equal for two runs starting from the same state over the same files.
+        self.run_key = state.digest(self.bases)
+        self._new: dict[str, dict[str, Mark]] = {}
+        self.files_read = 0
+
+    def lines(self) -> Iterator[str]:
+        """Yield the new lines, oldest file first; raise ``ConfigError`` if one is unreadable."""
+        for path in self.paths:
+            yield from self._family_lines(path)
+
+    def _family_lines(self, path: Path) -> Iterator[str]:
+        base = str(path)
+        known = self.old.families.get(base)
+        first_run = known is None
+        members = rotation_family(path)
+        if not members:
+            raise ConfigError(f"{path}: no such log file (nor rotated copies of it)")
+        new: dict[str, Mark] = {}
+        self._new[base] = new
+        plan: list[tuple[Path, str, int]] = []
+        for member in members:
+            try:
+                digest = first_line_hash(member)
+                size = _content_size(member) if first_run and member != path else 0
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ConfigError(f"{member}: cannot read log: {exc}") from None
+            if digest is None:
+                continue  # no complete line yet: next run
+            mark = (known or {}).get(digest)
+            if mark is not None:
+                start = mark.offset
+            elif first_run and member != path:
+                start = size  # history before the first run is not reported
+            else:
+                start = 0
+            if digest in new:  # same first line twice: keep the newest file's progress
+                continue
+            new[digest] = Mark(offset=start, inode=_inode(member), name=member.name)
+            plan.append((member, digest, start))
+        for member, digest, start in reversed(plan):  # oldest first
+            compressed = member.name.endswith(".gz")
+            try:
+                with _open(member) as handle:
+                    if start and _seek(handle, member, start) < start:
+                        # Shorter than what was read, same first line: rewritten, read afresh.
+                        handle.seek(0)
+                        start = 0
+                    offset = start
+                    for line, used in _read_lines(handle, complete_only=not compressed):
+                        offset += used
+                        new[digest].offset = offset
+                        yield line
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ConfigError(f"{member}: cannot read log: {exc}") from None
+            self.files_read += 1
+
+    def new_state(self) -> LogState:
+        """The state to save once the report is out (families not read this run are kept)."""
+        families = dict(self.old.families)
+        families.update(self._new)
+        return LogState(families)
+
+
+def _seek(handle: IO[bytes], path: Path, offset: int) -> int:
+    """Seek to ``offset`` or as near as the content allows; return where it landed."""
+    if not path.name.endswith(".gz"):
+        size = os.fstat(handle.fileno()).st_size
+        return handle.seek(min(offset, size))
+    return handle.seek(offset)
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return 0
+
+
+def _content_size(path: Path) -> int:
+    """Uncompressed size up to the last complete line (what "fully read" means)."""
+    if not path.name.endswith(".gz"):
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            # walk back to the last newline
+            pos = size
+            while pos > 0:
+                step = min(4096, pos)
+                handle.seek(pos - step)
+                block = handle.read(step)
+                index = block.rfind(b"\n")
+                if index >= 0:
+                    return pos - step + index + 1
+                pos -= step
+            return 0
+    total = 0
+    with gzip.open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+    return total
