@@ -7,8 +7,10 @@ set ``nf_conntrack_tcp_be_liberal`` after the rules load.
 
 from __future__ import annotations
 
+from nfkit.apply import apply_policy
 from nfkit.backends.base import CompiledRuleset
 from nfkit.compiler import compile_policy
+from nfkit.doctor import run_doctor
 from nfkit.dsl import parse_policy
 from nfkit.errors import (
     ApplyError,
@@ -24,9 +26,11 @@ from nfkit.errors import (
     StateError,
     UnsupportedFeatureError,
 )
-from nfkit.logs.parser import iter_records, parse_line
 from nfkit.ir import Policy
+from nfkit.logs.aggregate import Summary, SummaryConfig, summarize
+from nfkit.logs.parser import iter_records, parse_line
 from nfkit.logs.record import LogRecord
+from nfkit.logs.segment import Segment
 from nfkit.span import Span
 
 __version__ = "0.1.0"
@@ -44,13 +48,19 @@ __all__ = [
     "RuleSemanticError",
     "RuleSyntaxError",
     "RulesetCheckError",
+    "Segment",
     "SourceError",
     "Span",
     "StateError",
+    "Summary",
+    "SummaryConfig",
     "UnsupportedFeatureError",
     "__version__",
+    "apply_policy",
     "compile_policy",
     "iter_records",
     "parse_line",
     "parse_policy",
+    "run_doctor",
+    "summarize",
 ]

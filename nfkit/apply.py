@@ -10,10 +10,8 @@ table, one ``nft -f`` transaction): Docker's, libvirt's or kube-proxy's tables a
 If any step fails, the previous ruleset and sysctls are put back and :class:`ApplyError` says
 what failed.
 
-``--try SECONDS`` leaves a *pending* file and a detached watchdog (its own session, so it outlives
-the terminal and the SSH connection). Unless :func:`confirm` removes the pending file in time,
-the watchdog restores the backup. Whoever claims the pending file first (an atomic ``unlink`` or
-``rename``) wins, so a confirmation and a rollback can never both happen.
+``--try SECONDS`` hands the backup to a detached watchdog (:mod:`nfkit.rollback`) that restores
+it unless the trial is confirmed in time.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,22 +27,35 @@ from typing import Any
 
 from nfkit.errors import ApplyError, DiscoveryError, RulesetCheckError
 from nfkit.netns import Netns
-from nfkit.sysctl import DEFAULT_APPEAR_TIMEOUT, SysctlChange, Sysctls, apply_sysctls
+from nfkit.rollback import (
+    Backup,
+    iptables_tools,
+    pending_path,
+    restore_backup,
+    stale_pending,
+    start_watchdog,
+    state_dir_default,
+)
+from nfkit.sysctl import (
+    DEFAULT_APPEAR_TIMEOUT,
+    SysctlChange,
+    Sysctls,
+    apply_sysctls,
+    canonical_key,
+    is_be_liberal,
+)
 
-#: Where backups and pending ``--try`` state live unless ``NFKIT_STATE_DIR`` says otherwise.
-DEFAULT_STATE_DIR = Path("/var/lib/nfkit")
 DEFAULT_TABLE = "nfkit"
 BACKENDS = ("nftables", "iptables")
 
-_TABLE_LINE = re.compile(r"^\s*(?:add\s+|create\s+)?table\s+(\w+)\s+([\w.-]+)", re.MULTILINE)
+_TOP_LEVEL = re.compile(
+    r"(?:(?:add|create|delete|flush|insert|replace|destroy)\s+)?"
+    r"(?:table|chain|set|map|element|rule|flowtable|counter|quota|limit|ct\s+\w+)\s+"
+    r"(?P<family>\w+)\s+(?P<name>[\w.-]+)"
+)
+_QUOTED = re.compile(r'"[^"]*"')
 _CHAIN_LINE = re.compile(r"^\s*chain\s+([\w.-]+)\s*\{", re.MULTILINE)
 _FLUSH_RULESET = re.compile(r"^\s*flush\s+ruleset\b", re.MULTILINE)
-
-
-def state_dir_default() -> Path:
-    """The state directory: ``$NFKIT_STATE_DIR`` or ``/var/lib/nfkit``."""
-    env = os.environ.get("NFKIT_STATE_DIR")
-    return Path(env) if env else DEFAULT_STATE_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +70,11 @@ class Plan:
     source: str = "<policy>"
     #: iptables: (version, table, builtin chain, nfkit chain, rule line) jumps to insert once.
     jumps: tuple[tuple[str, str, str, str, str], ...] = ()
-    #: iptables: ``ipset restore`` input for nfkit's named sets.
+    #: iptables: ``ipset restore`` input filling nfkit's sets' ``-n`` twins, then the swap.
     ipset: str | None = None
+    ipset_commit: str | None = None
+    #: Compiler warnings (``path:line:col: warning: ...``), shown by ``nfkit apply``.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -78,6 +90,9 @@ class ApplyResult:
     sysctls: list[SysctlChange] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     transaction: str = ""
+    #: iptables: the restore text per family, as loaded (jumps already present left out).
+    iptables: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 # -- building the nft transaction -----------------------------------------------------------------
@@ -94,13 +109,7 @@ def nft_transaction(plan: Plan) -> str:
             f"{plan.source}: the ruleset contains `flush ruleset`, which would delete other "
             "tools' tables (Docker, libvirt); nfkit replaces only its own table"
         )
-    owned = (plan.family, plan.table)
-    for family, name in _TABLE_LINE.findall(text):
-        if (family, name) != owned:
-            raise ApplyError(
-                f"{plan.source}: the ruleset touches table {family} {name}; nfkit loads only "
-                f"its own table {plan.family} {plan.table}"
-            )
+    _check_top_level(text, plan)
     # Drop any create/flush/delete idiom the compiler already put in; ours comes first.
     body = "\n".join(
         line
@@ -113,6 +122,22 @@ def nft_transaction(plan: Plan) -> str:
     )
     head = f"table {plan.family} {plan.table}\ndelete table {plan.family} {plan.table}\n"
     return head + body.rstrip("\n") + "\n"
+
+
+def _check_top_level(text: str, plan: Plan) -> None:
+    """Every top-level command must name nfkit's own table (``define`` is allowed too)."""
+    depth = 0
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = _QUOTED.sub('""', raw).split("#", 1)[0].strip()
+        if depth == 0 and line and not line.startswith("define "):
+            found = _TOP_LEVEL.match(line)
+            if found is None or (found["family"], found["name"]) != (plan.family, plan.table):
+                raise ApplyError(
+                    f"{plan.source}: ruleset line {lineno} `{raw.strip()}` touches something "
+                    f"other than nfkit's own table {plan.family} {plan.table}; nfkit never "
+                    "changes other tools' tables"
+                )
+        depth += line.count("{") - line.count("}")
 
 
 def expected_chains(transaction: str) -> set[str]:
@@ -147,47 +172,25 @@ def current_table(netns: Netns, family: str, table: str) -> str | None:
     return done.stdout
 
 
-def _iptables_tools(family: str) -> tuple[str, str]:
-    return ("ip6tables-restore", "ip6tables-save") if family == "ipv6" else (
-        "iptables-restore", "iptables-save")
+_BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+}
 
 
-# -- backup ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Backup:
-    """The previous state: how to restore the rules, and the sysctl values before."""
-
-    path: Path
-    backend: str
-    netns: str | None
-    restore: dict[str, str]
-    sysctls: dict[str, str | None]
-
-    def save(self) -> None:
-        """Write the backup (restore text beside a JSON description)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for family, text in self.restore.items():
-            self.path.with_suffix(f".{family}.rules").write_text(text)
-        data = {"backend": self.backend, "netns": self.netns, "sysctls": self.sysctls,
-                "families": sorted(self.restore)}
-        _atomic_write(self.path, json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> Backup:
-        """Read a backup written by :meth:`save`."""
-        try:
-            data = json.loads(path.read_text())
-            restore = {fam: path.with_suffix(f".{fam}.rules").read_text()
-                       for fam in data["families"]}
-        except (OSError, ValueError, KeyError) as exc:
-            raise ApplyError(f"cannot read backup {path}: {exc}") from exc
-        return cls(path, data["backend"], data.get("netns"), restore, data.get("sysctls", {}))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def _empty_tables(saved: str, new: str) -> str:
+    """Empty sections for tables the new rules create, so that restoring removes them."""
+    have = {line[1:].strip() for line in saved.splitlines() if line.startswith("*")}
+    out = []
+    for line in new.splitlines():
+        name = line[1:].strip() if line.startswith("*") else None
+        if name and name not in have and name in _BUILTIN_CHAINS:
+            chains = "".join(f":{chain} ACCEPT [0:0]\n" for chain in _BUILTIN_CHAINS[name])
+            out.append(f"*{name}\n{chains}COMMIT\n")
+            have.add(name)
+    return "".join(out)
 
 
 def take_backup(plan: Plan, netns: Netns, state_dir: Path, sysctl_keys: Sequence[str]) -> Backup:
@@ -202,11 +205,11 @@ def take_backup(plan: Plan, netns: Netns, state_dir: Path, sysctl_keys: Sequence
         restore[plan.family] = head + (old or "")
     else:
         for family in plan.rulesets:
-            save_tool = _iptables_tools(family)[1]
+            save_tool = iptables_tools(family)[1]
             done = netns.run([save_tool])
             if done.returncode != 0:
                 raise ApplyError(f"{save_tool} failed in {netns}: {done.stderr.strip()}")
-            restore[family] = done.stdout
+            restore[family] = done.stdout + _empty_tables(done.stdout, plan.rulesets[family])
     sysctls = Sysctls(netns)
     before = {key: sysctls.read(key) for key in sysctl_keys}
     backup = Backup(path, plan.backend, netns.name, restore, before)
@@ -217,33 +220,7 @@ def take_backup(plan: Plan, netns: Netns, state_dir: Path, sysctl_keys: Sequence
     return backup
 
 
-def restore_backup(backup: Backup) -> list[str]:
-    """Load the backup's rules and put its sysctl values back; return problems (empty: ok)."""
-    netns = Netns(backup.netns)
-    problems: list[str] = []
-    for family, text in backup.restore.items():
-        if backup.backend == "nftables":
-            done = netns.run(["nft", "-f", "-"], input=text)
-        else:
-            done = netns.run([_iptables_tools(family)[0]], input=text)
-        if done.returncode != 0:
-            problems.append(f"restoring {family} rules: {done.stderr.strip()}")
-    sysctls = Sysctls(netns)
-    for key, value in backup.sysctls.items():
-        if value is None:
-            continue
-        try:
-            if sysctls.read(key) != value:
-                sysctls.write(key, value)
-        except (ApplyError, DiscoveryError) as exc:
-            problems.append(str(exc))
-    return problems
-
-
-# -- apply ----------------------------------------------------------------------------------------
 def _sysctl_keys(plan: Plan, sysctls: Sysctls) -> list[str]:
-    from nfkit.sysctl import canonical_key, is_be_liberal
-
     keys = []
     for key, _ in plan.sysctls:
         if is_be_liberal(key):
@@ -252,27 +229,6 @@ def _sysctl_keys(plan: Plan, sysctls: Sysctls) -> list[str]:
         else:
             keys.append(canonical_key(key))
     return keys
-
-
-def _stale_pending(pending: Path) -> bool:
-    """True when ``pending`` exists but no watchdog process is watching it (after a reboot)."""
-    if not pending.exists():
-        return False
-    needle = str(pending).encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"--watchdog" in cmdline and needle in cmdline:
-            return False
-    return True
-
-
-def _pending_path(state_dir: Path, netns: Netns) -> Path:
-    return state_dir.absolute() / f"pending-{netns.label}.json"
 
 
 def apply_plan(
@@ -293,9 +249,10 @@ def apply_plan(
     if plan.backend not in BACKENDS:
         raise ApplyError(f"unknown backend {plan.backend!r} (expected one of {BACKENDS})")
     state = state_dir or state_dir_default()
-    result = ApplyResult(netns=where.name, backend=plan.backend, dry_run=dry_run)
-    pending = _pending_path(state, where)
-    if not dry_run and _stale_pending(pending):
+    result = ApplyResult(netns=where.name, backend=plan.backend, dry_run=dry_run,
+                         warnings=plan.warnings)
+    pending = pending_path(state, where)
+    if not dry_run and stale_pending(pending):
         # Its watchdog is gone (a reboot): nobody can confirm or roll back that trial any more.
         pending.unlink(missing_ok=True)
         result.steps.append(f"removed stale trial state {pending}")
@@ -313,22 +270,29 @@ def apply_plan(
         backup = take_backup(plan, where, state, _sysctl_keys(plan, sysctls))
         result.backup = backup.path
         result.steps.append(f"backup: {backup.path}")
-        _load(plan, where, result)
     except DiscoveryError as exc:
         raise ApplyError(str(exc)) from exc
     try:
+        _load(plan, where, result)
         apply_sysctls(plan.sysctls, sysctls, appear_timeout, done=result.sysctls)
         result.steps.extend(f"sysctl {change.describe()}" for change in result.sysctls)
         _verify(plan, where, result)
-    except (ApplyError, DiscoveryError) as exc:
+        if try_seconds is not None:
+            result.deadline = time.time() + try_seconds
+            result.pending = pending
+            start_watchdog(pending, backup, result.deadline, state)
+    except (ApplyError, DiscoveryError, OSError) as exc:
+        pending.unlink(missing_ok=True)
         problems = restore_backup(backup)
         tail = ("; the previous ruleset and sysctls were restored" if not problems
                 else "; restoring the backup ALSO failed: " + "; ".join(problems))
         raise ApplyError(f"{exc}{tail} (backup: {backup.path})") from exc
+    except KeyboardInterrupt:
+        # Interrupted half-way (rules loaded, sysctls not yet): put the old state back.
+        pending.unlink(missing_ok=True)
+        restore_backup(backup)
+        raise
     if try_seconds is not None:
-        result.deadline = time.time() + try_seconds
-        result.pending = pending
-        _start_watchdog(pending, backup, result.deadline, state)
         result.steps.append(
             f"trial: unless confirmed within {try_seconds:g} s, the previous ruleset comes back"
         )
@@ -341,16 +305,49 @@ def _check(plan: Plan, netns: Netns, result: ApplyResult) -> None:
         check_nft(netns, result.transaction)
         result.steps.append("checked with nft -c")
         return
+    if plan.ipset:
+        # Fills only the "-n" twins of nfkit's own sets: the running rules do not see them yet.
+        done = netns.run(["ipset", "restore"], input=plan.ipset)
+        if done.returncode != 0:
+            raise RulesetCheckError(f"ipset restore failed (rules untouched): "
+                                    f"{done.stderr.strip()}")
+    texts = {}
     for family, text in plan.rulesets.items():
-        tool = _iptables_tools(family)[0]
-        done = netns.run([tool, "--test"], input=text)
+        tool = iptables_tools(family)[0]
+        text = _without_present_jumps(plan, netns, family, text)
+        done = netns.run([tool, "-w", "--test", "--noflush"], input=text)
         if done.returncode != 0:
             raise RulesetCheckError(
                 f"{tool} --test rejected the {family} rules (nothing was changed):\n"
                 f"{done.stderr.strip()}"
             )
+        texts[family] = text
         result.steps.append(f"checked with {tool} --test")
-    result.transaction = "\n".join(plan.rulesets.values())
+    result.iptables = texts
+    result.transaction = "\n".join(texts.values())
+
+
+def _without_present_jumps(plan: Plan, netns: Netns, family: str, text: str) -> str:
+    """Leave out the jumps into nfkit's chains that ``iptables -C`` finds already there."""
+    version = "6" if family == "ipv6" else "4"
+    tool = "ip6tables" if family == "ipv6" else "iptables"
+    present: set[tuple[str, str]] = set()
+    for jump_version, table, builtin, target, line in plan.jumps:
+        if jump_version != version:
+            continue
+        done = netns.run([tool, "-w", "-t", table, "-C", builtin, "-j", target])
+        if done.returncode == 0:
+            present.add((table, line))
+    if not present:
+        return text
+    kept: list[str] = []
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        if (table, line.strip()) not in present:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 def _load(plan: Plan, netns: Netns, result: ApplyResult) -> None:
@@ -360,17 +357,17 @@ def _load(plan: Plan, netns: Netns, result: ApplyResult) -> None:
             raise ApplyError(f"nft -f failed (nothing was changed): {done.stderr.strip()}")
         result.steps.append(f"loaded table {plan.family} {plan.table} atomically")
         return
-    loaded: list[str] = []
-    for family, text in plan.rulesets.items():
-        tool = _iptables_tools(family)[0]
-        done = netns.run([tool], input=text)
+    for family, text in result.iptables.items():
+        tool = iptables_tools(family)[0]
+        done = netns.run([tool, "-w", "--noflush"], input=text)
         if done.returncode != 0:
-            if loaded:
-                raise ApplyError(f"{tool} failed after loading {', '.join(loaded)}: "
-                                 f"{done.stderr.strip()}")
-            raise ApplyError(f"{tool} failed (nothing was changed): {done.stderr.strip()}")
-        loaded.append(family)
-        result.steps.append(f"loaded {family} rules with {tool}")
+            raise ApplyError(f"{tool} --noflush failed: {done.stderr.strip()}")
+        result.steps.append(f"loaded the {family} {plan.table}* chains with {tool} --noflush")
+    if plan.ipset_commit:
+        done = netns.run(["ipset", "restore"], input=plan.ipset_commit)
+        if done.returncode != 0:
+            raise ApplyError(f"ipset swap failed: {done.stderr.strip()}")
+        result.steps.append("swapped the new ipset contents in")
 
 
 def _verify(plan: Plan, netns: Netns, result: ApplyResult) -> None:
@@ -380,6 +377,8 @@ def _verify(plan: Plan, netns: Netns, result: ApplyResult) -> None:
         missing = expected_chains(result.transaction) - chains
         if missing:
             raise ApplyError(f"verification failed: chains {sorted(missing)} are not loaded")
+    else:
+        _verify_iptables(plan, netns, result)
     sysctls = Sysctls(netns)
     for change in result.sysctls:
         now = sysctls.read(change.key)
@@ -389,104 +388,30 @@ def _verify(plan: Plan, netns: Netns, result: ApplyResult) -> None:
     result.steps.append("verified: ruleset and sysctls read back as loaded")
 
 
+def _verify_iptables(plan: Plan, netns: Netns, result: ApplyResult) -> None:
+    for family, text in plan.rulesets.items():
+        tool = "ip6tables" if family == "ipv6" else "iptables"
+        table = ""
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:].strip()
+            elif line.startswith(":"):
+                chain = line[1:].split()[0]
+                done = netns.run([tool, "-w", "-t", table, "-S", chain])
+                if done.returncode != 0:
+                    raise ApplyError(f"verification failed: {tool} -t {table} chain {chain} "
+                                     "is not loaded")
+        version = "6" if family == "ipv6" else "4"
+        for jump_version, jtable, builtin, target, _ in plan.jumps:
+            if jump_version != version:
+                continue
+            done = netns.run([tool, "-w", "-t", jtable, "-C", builtin, "-j", target])
+            if done.returncode != 0:
+                raise ApplyError(f"verification failed: no jump {builtin} -> {target} "
+                                 f"in {tool} -t {jtable}")
+
+
 # -- --try: pending state and the watchdog --------------------------------------------------------
-def _start_watchdog(pending: Path, backup: Backup, deadline: float, state_dir: Path) -> None:
-    data = {"backup": str(backup.path), "netns": backup.netns, "deadline": deadline}
-    _atomic_write(pending, json.dumps(data, indent=2) + "\n")
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    log = state_dir / f"watchdog-{pending.stem.removeprefix('pending-')}.log"
-    with log.open("ab") as log_file:
-        # A new session: no controlling terminal, so a closed terminal or SSH connection
-        # (SIGHUP to the session) does not reach the watchdog.
-        subprocess.Popen(
-            [sys.executable, "-m", "nfkit", "apply", "--watchdog", str(pending)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            cwd="/",
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-
-def run_watchdog(pending: Path, poll: float = 0.2) -> int:
-    """Wait for the deadline in ``pending``; restore the backup unless it was confirmed."""
-    try:
-        data: dict[str, Any] = json.loads(pending.read_text())
-    except (OSError, ValueError):
-        return 0  # already confirmed or rolled back
-    deadline = float(data["deadline"])
-    while time.time() < deadline:
-        if not pending.exists():
-            return 0
-        time.sleep(min(poll, max(0.0, deadline - time.time())))
-    problems = _claim_and_restore(pending, data)
-    if problems is None:
-        return 0
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print(f"{stamp} not confirmed: restored {data['backup']}"
-          + (f" with problems: {problems}" if problems else ""), flush=True)
-    return 1 if problems else 0
-
-
-def _claim_and_restore(pending: Path, data: dict[str, Any]) -> list[str] | None:
-    """Atomically claim the pending file and restore; None when someone else claimed it."""
-    claimed = pending.with_name(pending.name + ".rollback")
-    try:
-        pending.rename(claimed)
-    except FileNotFoundError:
-        return None
-    try:
-        return restore_backup(Backup.load(Path(data["backup"])))
-    except ApplyError as exc:
-        return [str(exc)]
-    finally:
-        claimed.unlink(missing_ok=True)
-
-
-def _read_pending(pending: Path, netns: Netns) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(pending.read_text())
-    except FileNotFoundError:
-        raise ApplyError(
-            f"no trial apply is pending in {netns} (already confirmed, or rolled back "
-            "because the time ran out)"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise ApplyError(f"cannot read {pending}: {exc}") from exc
-    return data
-
-
-def confirm(netns: Netns | None = None, state_dir: Path | None = None) -> Path:
-    """Keep the ruleset loaded by ``--try``; return the backup path it would have restored."""
-    where = netns or Netns()
-    pending = _pending_path(state_dir or state_dir_default(), where)
-    data = _read_pending(pending, where)
-    try:
-        pending.unlink()
-    except FileNotFoundError:
-        raise ApplyError(
-            f"too late: the trial in {where} was already rolled back"
-        ) from None
-    return Path(data["backup"])
-
-
-def rollback(netns: Netns | None = None, state_dir: Path | None = None) -> Path:
-    """Undo a pending ``--try`` now; return the backup that was restored."""
-    where = netns or Netns()
-    pending = _pending_path(state_dir or state_dir_default(), where)
-    data = _read_pending(pending, where)
-    problems = _claim_and_restore(pending, data)
-    if problems is None:
-        raise ApplyError(f"the trial in {where} was confirmed or rolled back meanwhile")
-    if problems:
-        raise ApplyError("rollback incomplete: " + "; ".join(problems))
-    return Path(data["backup"])
-
-
 def apply_policy(
     policy: str | Path,
     *,
@@ -521,14 +446,20 @@ def compile_plan(policy: str | Path, backend: str = "nftables") -> Plan:
 def plan_from_compiled(compiled: Any, source: str = "<policy>") -> Plan:
     """Turn the compiler's ``CompiledRuleset`` into a :class:`Plan`."""
     sysctls = tuple((s.key, s.value) for s in compiled.sysctls)
+    warnings = tuple(compiled.warnings) + tuple(
+        f"{source}: warning: {s.key}={s.value}: {s.warning}"
+        for s in compiled.sysctls
+        if s.warning and not any(s.key in w for w in compiled.warnings)
+    )
     if compiled.backend == "nftables":
         family, _, table = str(compiled.table).partition(" ")
         return Plan("nftables", {family: compiled.rulesets["nft"]}, table=table, family=family,
-                    sysctls=sysctls, source=source)
+                    sysctls=sysctls, source=source, warnings=warnings)
     jumps = tuple(
         (str(j.version), j.table, j.builtin, j.target, j.rule) for j in compiled.jumps
     )
     rulesets = {k: v for k, v in compiled.rulesets.items() if k in ("ipv4", "ipv6") and v}
     return Plan("iptables", rulesets, table=str(compiled.table), family="",
                 sysctls=sysctls, source=source, jumps=jumps,
-                ipset=compiled.rulesets.get("ipset") or None)
+                ipset=compiled.rulesets.get("ipset") or None,
+                ipset_commit=compiled.rulesets.get("ipset-commit") or None, warnings=warnings)

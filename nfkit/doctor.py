@@ -35,11 +35,14 @@ from nfkit.nftcheck import (
     describe_rule,
     evaluate_hook,
     iptables_save_to_rules,
+    iptc_to_save_text,
 )
 from nfkit.sysctl import BE_LIBERAL, TCP_WINDOW_SCALING, Sysctls
 
 #: The table nfkit's nftables backend owns unless the policy names another.
 DEFAULT_TABLE = ("inet", "nfkit")
+IP_FORWARD = "net.ipv4.ip_forward"
+IPV6_FORWARDING = "net.ipv6.conf.all.forwarding"
 #: The systemd unit ``nfkit install-service`` writes.
 UNIT_NAME = "nfkit-firewall.service"
 SEVERITIES = ("error", "warning", "info")
@@ -227,19 +230,20 @@ def check_ruleset(
     ruleset: Ruleset,
     nfkit_table: tuple[str, str] = DEFAULT_TABLE,
     log_tags: frozenset[str] = frozenset({DEFAULT_TAG}),
+    hooks: tuple[str, ...] = HOOKS_CHECKED,
 ) -> list[Finding]:
-    """Findings about a loaded ruleset: PMTUD ICMP, LOG rules, foreign base chains."""
+    """Findings about a loaded ruleset: PMTUD ICMP at ``hooks``, LOG rules, foreign chains."""
     findings: list[Finding] = []
-    findings.extend(_check_pmtud(ruleset))
-    findings.extend(_check_logging(ruleset, log_tags))
+    findings.extend(_check_pmtud(ruleset, hooks))
+    findings.extend(_check_logging(ruleset, log_tags | _own_tags(ruleset, nfkit_table)))
     findings.extend(_check_foreign(ruleset, nfkit_table))
     return findings
 
 
-def _check_pmtud(ruleset: Ruleset) -> list[Finding]:
+def _check_pmtud(ruleset: Ruleset, hooks: tuple[str, ...]) -> list[Finding]:
     findings: list[Finding] = []
     seen: set[tuple[str, str, Any]] = set()
-    for hook in HOOKS_CHECKED:
+    for hook in hooks:
         for probe in PROBES:
             for outcome in evaluate_hook(ruleset, hook, probe):
                 if outcome.verdict not in {"drop", "reject"} and not outcome.maybe:
@@ -304,6 +308,18 @@ def _where(chain: ChainRef, rule: Rule) -> str:
     return f"{chain} handle {rule.handle}" if rule.handle is not None else str(chain)
 
 
+def _own_tags(ruleset: Ruleset, nfkit_table: tuple[str, str]) -> frozenset[str]:
+    """Tags used by nfkit's own rules (a policy may set ``log tag``): they are nfkit's scheme."""
+    tags = set()
+    for chain, _, stmt in ruleset.log_statements():
+        own = (chain.family, chain.table) == nfkit_table or chain.name.startswith("NFKIT-")
+        prefix = stmt.get("prefix") or ""
+        tag = prefix.split(":", 1)[0]
+        if own and tag and parse_prefix(prefix, frozenset({tag})) is not None:
+            tags.add(tag)
+    return frozenset(tags)
+
+
 def _check_logging(ruleset: Ruleset, log_tags: frozenset[str]) -> list[Finding]:
     logs = [(chain, rule, stmt) for chain, rule, stmt in ruleset.log_statements()]
     if not logs:
@@ -313,8 +329,9 @@ def _check_logging(ruleset: Ruleset, log_tags: frozenset[str]) -> list[Finding]:
                 "warning",
                 "no rule logs anything: the kernel log stays empty and `nfkit summarize` has "
                 "nothing to attribute",
-                "add `log` to the drop rules or the chain policy (rate-limited), e.g. "
-                "`log prefix \"nfkit:input:drop:policy \" limit 10/minute`",
+                "log the default policy — in an nfkit policy `input policy drop log { ... }`; in "
+                "nft `limit rate 10/minute log prefix \"nfkit:input:drop:policy \"` at the end "
+                "of the chain",
             )
         ]
     findings: list[Finding] = []
@@ -414,9 +431,32 @@ def load_ruleset(netns: Netns) -> Ruleset:
                 ruleset.replace_xt_tables(family, iptables_save_to_rules(text, family))
     for family, tool in (("ip", "iptables-legacy-save"), ("ip6", "ip6tables-legacy-save")):
         text = _run_optional(netns, [tool])
+        if not text and family == "ip" and netns.name is None:
+            text = _legacy_via_iptc()
         if text:
             ruleset.add_legacy(family, iptables_save_to_rules(text, family, legacy=True))
     return ruleset
+
+
+def _legacy_via_iptc() -> str:
+    """Legacy IPv4 rules through python-iptables (the ``legacy`` extra), when no save tool exists.
+
+    Only reads, and only tables already loaded: python-iptables drives just the legacy backend
+    and is not trusted to write (it has crashed on NFLOG prefixes). It works in the current
+    namespace only, so ``--netns`` never uses it.
+    """
+    try:
+        import iptc
+    except ImportError:
+        return ""
+    try:
+        names = Path("/proc/net/ip_tables_names").read_text().split()
+    except OSError:
+        return ""
+    try:
+        return iptc_to_save_text({name: iptc.Table(name) for name in names})
+    except Exception:  # python-iptables raises its own error types for many conditions
+        return ""
 
 
 def _run_optional(netns: Netns, argv: list[str]) -> str:
@@ -471,7 +511,10 @@ def run_doctor(
         report.findings.extend(check_boot_persistence(root, report.sysctls.get(BE_LIBERAL)))
     ruleset = load_ruleset(where)
     report.tables = ruleset.table_names()
-    report.findings.extend(check_ruleset(ruleset, nfkit_table, log_tags))
+    forwarding = {sysctls.read(key) for key in (IP_FORWARD, IPV6_FORWARDING)} - {None, "0"}
+    # The forward hook matters only where this host routes packets for others.
+    hooks = HOOKS_CHECKED if forwarding else tuple(h for h in HOOKS_CHECKED if h != "forward")
+    report.findings.extend(check_ruleset(ruleset, nfkit_table, log_tags, hooks))
     report.segment = dict(discover_segment(where.name).to_dict())
     report.findings.extend(check_segment(report.segment))
     return report

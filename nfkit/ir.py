@@ -342,6 +342,13 @@ class Policy:
         return next(s for s in self.sets if s.name == name)
 
 
+def show_network(network: Network) -> str:
+    """A network as text, a single address without its ``/32`` or ``/128``."""
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
 def match_versions(match: Match, policy: Policy) -> frozenset[IPVersion]:
     """IP versions a match can apply to (a negated address match applies to both)."""
     both: frozenset[IPVersion] = frozenset(FAMILIES)
@@ -351,7 +358,7 @@ def match_versions(match: Match, policy: Policy) -> frozenset[IPVersion]:
         case AddressMatch(set_name=str() as name):
             return frozenset(policy.address_set(name).versions)
         case AddressMatch():
-            return frozenset(net.version for net in match.networks)  # type: ignore[misc]
+            return frozenset(net.version for net in match.networks)
         case IcmpMatch() | FamilyMatch():
             return frozenset({match.version})
         case ProtocolMatch():

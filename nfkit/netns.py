@@ -8,6 +8,7 @@ Commands are argument lists, never shell strings.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -67,9 +68,12 @@ class Netns:
         if shutil.which(argv[0]) is None:
             raise DiscoveryError(f"{argv[0]}: command not found (is it installed and on PATH?)")
         cmd = self.command(argv)
+        # Error texts are matched ("No such file"): keep the tools' messages untranslated.
+        env = {**os.environ, "LC_ALL": "C"}
         try:
             return subprocess.run(
-                cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False
+                cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False,
+                env=env,
             )
         except subprocess.TimeoutExpired as exc:
             raise DiscoveryError(f"{' '.join(cmd)}: timed out after {timeout:g} s") from exc

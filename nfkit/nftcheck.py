@@ -607,3 +607,50 @@ def iptables_save_to_rules(text: str, family: str, legacy: bool = False) -> Rule
                      text=line)
             )
     return made
+
+
+# -- python-iptables (optional ``legacy`` extra, read-only) ---------------------------------------
+def iptc_to_save_text(tables: Mapping[str, Any]) -> str:
+    """Render python-iptables ``Table`` objects as ``iptables-save`` text, reading only.
+
+    ``tables`` maps a table name to an ``iptc.Table`` (or anything with the same attributes:
+    ``chains``, each with ``name``, ``rules`` and, for built-in chains, ``get_policy()``).
+    """
+    lines: list[str] = []
+    for name, table in tables.items():
+        lines.append(f"*{name}")
+        chains = list(table.chains)
+        for chain in chains:
+            policy = chain.get_policy() if chain.is_builtin() else None
+            policy_name = getattr(policy, "name", None) or "-"
+            lines.append(f":{chain.name} {policy_name} [0:0]")
+        for chain in chains:
+            for rule in chain.rules:
+                lines.append(shlex.join(["-A", chain.name, *_iptc_rule_tokens(rule)]))
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+def _iptc_rule_tokens(rule: Any) -> list[str]:
+    tokens: list[str] = []
+    protocol = str(getattr(rule, "protocol", "") or "")
+    if protocol and protocol not in {"ip", "all", "0"}:
+        tokens += ["-p", protocol]
+    for attribute, option in (("in_interface", "-i"), ("out_interface", "-o")):
+        value = getattr(rule, attribute, None)
+        if value:
+            tokens += [option, str(value)]
+    for attribute, option in (("src", "-s"), ("dst", "-d")):
+        value = str(getattr(rule, attribute, "") or "")
+        if value and not value.startswith(("0.0.0.0/", "::/")):
+            tokens += [option, value]
+    for match in getattr(rule, "matches", ()):
+        tokens += ["-m", str(match.name)]
+        for key, values in match.get_all_parameters().items():
+            tokens += [f"--{key}", *(str(v).strip('"') for v in values)]
+    target = getattr(rule, "target", None)
+    if target is not None and getattr(target, "name", None):
+        tokens += ["-j", str(target.name)]
+        for key, values in target.get_all_parameters().items():
+            tokens += [f"--{key}", *(str(v).strip('"') for v in values)]
+    return tokens

@@ -102,9 +102,20 @@ def test_counts_sources_and_contract() -> None:
     json.dumps(data)
 
 
-def test_merge_refuses_other_config() -> None:
-    with pytest.raises(ValueError, match="different configurations"):
-        Summary(CONFIG).merge(Summary(SummaryConfig()))
+def test_merge_refuses_other_detection_settings() -> None:
+    with pytest.raises(ValueError, match="different detection settings"):
+        Summary(CONFIG).merge(Summary(SummaryConfig(segment=CONFIG.segment, slot_seconds=60)))
+
+
+def test_merge_across_hosts_keeps_attribution_and_unions_segments() -> None:
+    other_gw = "52:54:00:00:99:01"
+    other = SummaryConfig(segment=Segment.from_values(gateway_macs=[other_gw]))
+    here = summarize_records([tcp("192.0.2.20", 22, mac=PEER_MAC, ttl=64)], CONFIG)
+    there = summarize_records([tcp("198.51.100.9", 22, mac=other_gw)], other)
+    merged = here.merge(there)
+    assert merged.by_origin == {"peer": 1, "upstream": 1}
+    assert merged.config.segment.gateway_macs == {GW_MAC, other_gw}
+    assert Summary.from_dict(merged.to_dict()) == merged
 
 
 # -- scans -------------------------------------------------------------------------------------

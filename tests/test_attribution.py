@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nfkit.errors import ConfigError
+from nfkit.errors import ConfigError, DiscoveryError
 from nfkit.logs import attribution as attr
 from nfkit.logs.record import LogRecord
-from nfkit.logs.segment import Segment, from_toml
+from nfkit.logs.segment import Segment, discover, from_toml
 
 GW_MAC = "52:54:00:00:00:01"
 PEER_MAC = "52:54:00:00:00:20"
@@ -158,3 +158,10 @@ def test_union_and_dict() -> None:
         "gateway_ips": [],
     }
     assert Segment.from_mapping(both.to_dict()) == both
+
+
+def test_discover_refuses_missing_namespace() -> None:
+    # pyroute2 would create it; nfkit must not create namespaces as a side effect
+    with pytest.raises(DiscoveryError, match="does not exist"):
+        discover("nfkit-test-absent-namespace")
+    assert not Path("/run/netns/nfkit-test-absent-namespace").exists()

@@ -180,3 +180,93 @@ def test_report_health_and_json() -> None:
     assert data["healthy"] is False and data["findings"][1]["fix"] == "fix it"
     text = report.to_text()
     assert text.index("warning: b") < text.index("info: a")
+
+
+class _Params:
+    def __init__(self, name: str, params: dict[str, list[str]]) -> None:
+        self.name = name
+        self._params = params
+
+    def get_all_parameters(self) -> dict[str, list[str]]:
+        return self._params
+
+
+class _Rule:
+    def __init__(self, protocol: str, matches: list[_Params], target: _Params) -> None:
+        self.protocol = protocol
+        self.in_interface = None
+        self.out_interface = None
+        self.src = "0.0.0.0/0.0.0.0"
+        self.dst = "0.0.0.0/0.0.0.0"
+        self.matches = matches
+        self.target = target
+
+
+class _Chain:
+    def __init__(self, name: str, rules: list[_Rule], policy: str | None) -> None:
+        self.name = name
+        self.rules = rules
+        self._policy = policy
+
+    def is_builtin(self) -> bool:
+        return self._policy is not None
+
+    def get_policy(self) -> _Params:
+        return _Params(self._policy or "-", {})
+
+
+class _Table:
+    def __init__(self, chains: list[_Chain]) -> None:
+        self.chains = chains
+
+
+def test_python_iptables_objects_are_read_like_iptables_save() -> None:
+    """The ``legacy`` extra's read-only path, on objects shaped like python-iptables' own."""
+    from nfkit.nftcheck import iptc_to_save_text
+
+    table = _Table([
+        _Chain("INPUT", [
+            _Rule("ip", [_Params("conntrack", {"ctstate": ["INVALID"]})], _Params("DROP", {})),
+            _Rule("icmp", [_Params("icmp", {"icmp-type": ["3/4"]})], _Params("ACCEPT", {})),
+            _Rule("ip", [], _Params("LOG", {"log-prefix": ['"nfkit:input:drop:policy "']})),
+        ], "DROP"),
+    ])
+    text = iptc_to_save_text({"filter": table})
+    assert ":INPUT DROP [0:0]" in text
+    assert "-A INPUT -m conntrack --ctstate INVALID -j DROP" in text
+    rules = iptables_save_to_rules(text, "ip", legacy=True)
+    findings = check_ruleset(rules, nfkit_table=("ip", "filter (legacy)"))
+    assert "invalid_drop_before_icmp_accept" in codes(findings)
+    assert "log_prefix_not_nfkit" not in codes(findings)
+
+
+def test_example_unit_is_what_install_service_writes(tmp_path: Path) -> None:
+    from nfkit.cli.install_service import render_unit
+
+    example = Path(__file__).parent.parent / "examples/systemd/nfkit-firewall.service"
+    assert example.read_text() == render_unit()
+    unit = render_unit("/etc/nfkit/my policy.nfk", "iptables", "/opt/nfkit/bin/nfkit")
+    assert "Before=network-pre.target" in unit and "After=" in unit
+    assert "systemd-sysctl.service" in unit.split("After=", 1)[1].splitlines()[0]
+    assert ("ExecStart=/opt/nfkit/bin/nfkit apply --backend iptables "
+            "'/etc/nfkit/my policy.nfk'") in unit
+    assert main(["install-service", "--root", str(tmp_path), "--policy", "relative.nfk"]) == 2
+
+
+def test_tag_of_nfkit_own_table_counts_as_nfkit_scheme() -> None:
+    def log_rule(table: str, prefix: str) -> dict[str, object]:
+        return {"rule": {"family": "inet", "table": table, "chain": "input", "handle": 2,
+                         "expr": [{"log": {"prefix": prefix}}]}}
+
+    data = {"nftables": [
+        {"table": {"family": "inet", "name": "nfkit"}},
+        {"chain": {"family": "inet", "table": "nfkit", "name": "input", "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "accept"}},
+        log_rule("nfkit", "web1:input:drop:policy "),
+        {"table": {"family": "inet", "name": "other"}},
+        {"chain": {"family": "inet", "table": "other", "name": "input"}},
+        log_rule("other", "web2:input:drop:policy "),
+    ]}
+    findings = check_ruleset(Ruleset.from_json(data))
+    foreign = [f for f in findings if f.code == "log_prefix_not_nfkit"]
+    assert [f.where for f in foreign] == ["inet other input handle 2"]

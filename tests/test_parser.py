@@ -163,7 +163,9 @@ def test_prefix_with_spaces_quotes_and_none() -> None:
     assert quoted is not None and quoted.prefix == f"{TAG}:quoted"
     glued = parse_line(next(line for line in CORPUS_LINES if f"] {TAG}IN=" in line))
     assert glued is not None and glued.prefix == TAG and glued.in_iface == "s0"
-    bare = parse_line("IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8 LEN=20 TOS=0x00 PREC=0x00 TTL=1 ID=1 PROTO=47 ")
+    bare = parse_line(
+        "IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8 LEN=20 TOS=0x00 PREC=0x00 TTL=1 ID=1 PROTO=47 "
+    )
     assert bare is not None and bare.prefix is None
     tricky = parse_line("LOGIN=x IN=eth0 OUT= SRC=1.2.3.4 DST=5.6.7.8 LEN=20 TOS=0x00 PREC=0x00 "
                         "TTL=1 ID=1 PROTO=47 ")  # fmt: skip
@@ -316,11 +318,13 @@ V4 = ("IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=198.51.100
 
 
 def test_cut_line_drops_the_partial_last_field() -> None:
-    message = "P " + V4 + "CE DF PROTO=TCP SPT=1 DPT=2 WINDOW=5 RES=0x00 SYN URGP=0 OPT (" + "A" * 900
-    record = parse_line(message[:1016])
+    tcp = "CE DF PROTO=TCP SPT=1 DPT=2 WINDOW=5 RES=0x00 SYN URGP=0 OPT ("
+    record = parse_line(("P " + V4 + tcp + "A" * 900)[:1016])
     assert record is not None and record.truncated is True
     assert record.tcp_flags == frozenset({"SYN"}) and record.ip_flags == frozenset({"CE", "DF"})
-    cut_value = parse_line(("X" * 800 + V4 + "PROTO=UDP SPT=1 DPT=2 LEN=40 MARK=0x1234")[:1012])
+    tail = "PROTO=UDP SPT=1 DPT=2 LEN=40 MARK=0x1234"
+    full = "X" * (1014 - len(V4) - len(tail)) + V4 + tail
+    cut_value = parse_line(full[:1012])
     assert cut_value is not None and cut_value.truncated is True
     assert cut_value.mark is None  # "MARK=0x12" was cut: not kept as a wrong value
     assert cut_value.dpt == 2

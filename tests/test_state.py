@@ -44,9 +44,10 @@ class FakeSyslog:
         target = self.late_target or self.path
         with target.open("a") as handle:
             for _ in range(count):
-                line = f"Nov 24 10:00:00 host kernel: line {len(self.written)} {'x' * rng.randint(0, 40)}"
+                padding = "x" * rng.randint(0, 40)
+                line = f"Nov 24 10:00:00 host kernel: line {len(self.written)} {padding}"
                 if self.partial:
-                    handle.write(line[len(self.partial):] + "\n")
+                    handle.write(line[len(self.partial) :] + "\n")
                     self.partial = ""
                 else:
                     handle.write(line + "\n")
@@ -165,12 +166,26 @@ def test_rewritten_file_with_same_first_line_is_read_again(tmp_path: Path) -> No
 
 
 def test_family_order_and_hash(tmp_path: Path) -> None:
-    for name in ["kern.log", "kern.log.1", "kern.log.2.gz", "kern.log.10.gz",
-                 "kern.log-20261120.gz", "kern.log-20261122", "kern.logx", "kern.log.bak"]:
+    for name in [
+        "kern.log",
+        "kern.log.1",
+        "kern.log.2.gz",
+        "kern.log.10.gz",
+        "kern.log-20261120.gz",
+        "kern.log-20261122",
+        "kern.logx",
+        "kern.log.bak",
+    ]:
         (tmp_path / name).write_text("a\n")
     names = [p.name for p in rotation_family(tmp_path / "kern.log")]
-    assert names == ["kern.log", "kern.log.1", "kern.log.2.gz", "kern.log.10.gz",
-                     "kern.log-20261122", "kern.log-20261120.gz"]
+    assert names == [
+        "kern.log",
+        "kern.log.1",
+        "kern.log.2.gz",
+        "kern.log.10.gz",
+        "kern.log-20261122",
+        "kern.log-20261120.gz",
+    ]
     (tmp_path / "empty").write_text("no newline")
     assert first_line_hash(tmp_path / "empty") is None
 
@@ -179,8 +194,12 @@ def test_missing_log_and_corrupt_state(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such log file"):
         list(IncrementalReader(LogState(), [tmp_path / "absent.log"]).lines())
     bad = tmp_path / "state.json"
-    for text in ["{not json", '{"version": 99, "files": {}}', '{"version": 1, "files": []}',
-                 '{"version": 1, "files": {"/x": {"h": {"offset": -4}}}}']:
+    for text in [
+        "{not json",
+        '{"version": 99, "files": {}}',
+        '{"version": 1, "files": []}',
+        '{"version": 1, "files": {"/x": {"h": {"offset": -4}}}}',
+    ]:
         bad.write_text(text)
         with pytest.raises(StateError, match="corrupt state file"):
             LogState.load(bad)
@@ -229,11 +248,29 @@ def summarize_cli(tmp_path: Path, hook: str | None = None) -> subprocess.Complet
     if hook:
         env["_NFKIT_TEST_HOOK"] = hook
     return subprocess.run(
-        [sys.executable, "-m", "nfkit", "summarize", str(tmp_path / "kern.log"),
-         "--state", str(tmp_path / "state.json"), "--history", str(tmp_path / "h.db"),
-         "--format", "json", "-o", str(tmp_path / "report.json"), "--no-discover",
-         "--gateway-mac", "52:54:00:00:00:01"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "nfkit",
+            "summarize",
+            str(tmp_path / "kern.log"),
+            "--state",
+            str(tmp_path / "state.json"),
+            "--history",
+            str(tmp_path / "h.db"),
+            "--format",
+            "json",
+            "-o",
+            str(tmp_path / "report.json"),
+            "--no-discover",
+            "--gateway-mac",
+            "52:54:00:00:00:01",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
     )
 
 

@@ -110,8 +110,8 @@ def _expand_services(matches: tuple[ir.Match, ...]) -> list[tuple[ir.Match, ...]
         bucket = per_protocol.setdefault(entry.protocol, [])
         bucket.extend(port for port in entry.ports if port not in bucket)
     groups: dict[tuple[ir.PortRange, ...], list[str]] = {}
-    for protocol, ports in per_protocol.items():
-        groups.setdefault(tuple(ports), []).append(protocol)
+    for protocol, port_list in per_protocol.items():
+        groups.setdefault(tuple(port_list), []).append(protocol)
     out: list[tuple[ir.Match, ...]] = []
     for ports, protocols in groups.items():
         replaced: list[ir.Match] = []
@@ -125,8 +125,12 @@ def _expand_services(matches: tuple[ir.Match, ...]) -> list[tuple[ir.Match, ...]
     return out
 
 
-def _narrow(match: ir.Match, version: ir.IPVersion) -> ir.Match | None:
-    if isinstance(match, ir.AddressMatch) and match.set_name is None:
+def _narrow(policy: ir.Policy, match: ir.Match, version: ir.IPVersion) -> ir.Match | None:
+    if isinstance(match, ir.AddressMatch) and match.set_name is not None:
+        if version not in policy.address_set(match.set_name).versions:
+            return None  # only possible for a negated match: no constraint in this version
+        return match
+    if isinstance(match, ir.AddressMatch):
         nets = tuple(net for net in match.networks if net.version == version)
         if not nets:
             return None  # only possible for a negated match: no constraint in this version
@@ -150,7 +154,8 @@ def lower(
             out.append(Lowered(None, expanded))
             continue
         for version in allowed:
-            narrowed = tuple(m for m in (_narrow(x, version) for x in expanded) if m is not None)
+            kept = (_narrow(policy, match, version) for match in expanded)
+            narrowed = tuple(match for match in kept if match is not None)
             out.append(Lowered(version, narrowed))
     return out
 
@@ -193,7 +198,7 @@ class Backend(abc.ABC):
         for sysctl in self.policy.sysctls:
             warning = None
             if sysctl.key == TCP_WINDOW_SCALING and sysctl.value == "0":
-                warning = "TCP window scaling is off: every connection is capped at 64 KiB in flight"
+                warning = "TCP window scaling is off: each connection is capped at 64 KiB in flight"
             settings.append(SysctlSetting(sysctl.key, sysctl.value, warning=warning))
         return tuple(settings)
 

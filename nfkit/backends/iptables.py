@@ -30,6 +30,7 @@ from nfkit.backends.base import (
 )
 from nfkit.dsl.transform import DEFAULT_LOG_RATE
 from nfkit.logprefix import LABEL_INVALID, LABEL_LIMIT, LABEL_POLICY, format_prefix
+from nfkit.span import Span
 
 PREFIX = "NFKIT-"
 _BUILTIN = {"input": "INPUT", "forward": "FORWARD", "output": "OUTPUT"}
@@ -103,7 +104,7 @@ class IptablesBackend(Backend):
 
 
     # -- matches -------------------------------------------------------------------------------
-    def variants(self, lowered: Lowered, version: ir.IPVersion, span: ir.Span) -> list[list[str]]:
+    def variants(self, lowered: Lowered, version: ir.IPVersion, span: Span) -> list[list[str]]:
         """Every iptables argument list one lowered rule needs (cross product of lists)."""
         order = {
             ir.InterfaceMatch: 0,
@@ -179,7 +180,7 @@ class IptablesBackend(Backend):
                 "iptables rule; put them in a named set and write "
                 f"'{match.direction} != @name'", match.span)
         flag = "-s" if match.direction == "saddr" else "-d"
-        return [[*neg, flag, str(net)] for net in match.networks]
+        return [[*neg, flag, ir.show_network(net)] for net in match.networks]
 
     @staticmethod
     def ports(protocol: str, ports: list[ir.PortMatch]) -> list[list[str]]:
@@ -235,7 +236,7 @@ class IptablesBackend(Backend):
         extra = ["-m", "comment", "--comment", _quote(comment)] if comment else []
         return " ".join(["-A", chain, *args, *extra, *target])
 
-    # -- chains -------------------------------------------------------------------------------------
+    # -- chains ---------------------------------------------------------------------------------
     def filter_table(self, version: ir.IPVersion) -> IptTable:
         """The ``*filter`` section for one IP version."""
         table = IptTable("filter")
@@ -365,7 +366,7 @@ class IptablesBackend(Backend):
             chain = pre if isinstance(action, ir.Dnat) else post
             versions: tuple[ir.IPVersion, ...] = ir.FAMILIES
             if isinstance(action, ir.Snat | ir.Dnat):
-                versions = (action.address.version,)  # type: ignore[assignment]
+                versions = (action.address.version,)
             if version not in versions:
                 continue
             produced = [
@@ -412,7 +413,7 @@ class IptablesBackend(Backend):
             for version in address_set.versions:
                 nets = list(address_set.of_version(version))
                 full = 32 if version == 4 else 128
-                if any(net.prefixlen != full for net in nets):
+                if not nets or any(net.prefixlen != full for net in nets):
                     kind = "hash:net"
                     elements = [str(n) for n in collapse_addresses(nets)]  # type: ignore[type-var]
                 else:
@@ -432,9 +433,10 @@ class IptablesBackend(Backend):
         text = "\n".join(prepare) + "\n" if prepare else ""
         return text, ("\n".join(commit) + "\n" if commit else ""), tuple(owned)
 
-    # -- result -------------------------------------------------------------------------------------
+    # -- result ---------------------------------------------------------------------------------
     def restore_file(self, version: ir.IPVersion) -> tuple[str, list[IptablesJump], int]:
         """The ``iptables-restore --noflush`` text for one IP version."""
+        self.counter = 0  # helper chains and hashlimit names restart per family
         tables = [self.filter_table(version)]
         nat = self.nat_table(version)
         if nat is not None:
@@ -452,7 +454,6 @@ class IptablesBackend(Backend):
 
     def compile(self, emit: Emit = "script") -> CompiledRuleset:
         """Compile to restore files (and the loader script when ``emit == "script"``)."""
-        self.counter = 0
         ipv4, jumps4, count4 = self.restore_file(4)
         ipv6, jumps6, count6 = self.restore_file(6)
         prepare, commit, owned = self.ipsets()

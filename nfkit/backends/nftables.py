@@ -9,8 +9,8 @@ addresses is one rule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from ipaddress import collapse_addresses
+from pathlib import Path
 from typing import assert_never
 
 from nfkit import __version__, ir
@@ -64,7 +64,10 @@ def _rate(rate: ir.Rate) -> str:
 
 
 def _protocol(name: str) -> str:
-    return name if name in names.PROTOCOLS else name
+    # nft resolves other names through /etc/protocols, which a minimal system may lack.
+    if name in ("tcp", "udp", "icmp", "icmpv6"):
+        return name
+    return str(names.PROTOCOLS.get(name, name))
 
 
 def _version_word(version: ir.IPVersion) -> str:
@@ -116,7 +119,7 @@ class NftablesBackend(Backend):
                     if match.set_name is not None:
                         out.append(f"{fam} {match.direction} {neg}@{match.set_name}_v{version}")
                     else:
-                        values = _list([str(net) for net in match.networks])
+                        values = _list([ir.show_network(net) for net in match.networks])
                         out.append(f"{fam} {match.direction} {neg}{values}")
                 case ir.ProtocolMatch():
                     single = len(match.protocols) == 1
@@ -292,7 +295,7 @@ class NftablesBackend(Backend):
             target = pre if isinstance(action, ir.Dnat) else post
             versions: tuple[ir.IPVersion, ...] = ir.FAMILIES
             if isinstance(action, ir.Snat | ir.Dnat):
-                versions = (action.address.version,)  # type: ignore[assignment]
+                versions = (action.address.version,)
             target.lines.append(f"# {source_ref(rule.span)}")
             for lowered in lower(self.policy, rule.matches, rule.span, versions):
                 exprs = self.expressions(lowered)
@@ -308,7 +311,7 @@ class NftablesBackend(Backend):
             case ir.Snat() | ir.Dnat():
                 word = "snat" if isinstance(action, ir.Snat) else "dnat"
                 address = action.address.network_address
-                fam = _version_word(action.address.version)  # type: ignore[arg-type]
+                fam = _version_word(action.address.version)
                 host = str(address) if address.version == 4 else f"[{address}]"
                 if action.port is None:
                     return f"{word} {fam} to {address}"
@@ -326,7 +329,8 @@ class NftablesBackend(Backend):
                 nets = list(address_set.of_version(version))
                 addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
                 full = 32 if version == 4 else 128
-                if any(net.prefixlen != full for net in nets):
+                # An empty set may be filled at run time with networks: make it an interval set.
+                if not nets or any(net.prefixlen != full for net in nets):
                     merged = list(collapse_addresses(nets))  # type: ignore[type-var]
                     elements = [str(net) for net in merged]
                     flags = "interval"

@@ -8,16 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from nfkit.apply import (
-    BACKENDS,
-    ApplyResult,
-    apply_policy,
-    confirm,
-    rollback,
-    run_watchdog,
-)
+from nfkit.apply import BACKENDS, ApplyResult, apply_policy
 from nfkit.errors import ApplyError, ConfigError
 from nfkit.netns import Netns
+from nfkit.rollback import confirm, rollback, run_watchdog
 
 
 def _seconds(text: str) -> float:
@@ -49,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("policy", nargs="?", help="policy file to compile and load")
-    parser.add_argument("--backend", choices=BACKENDS, default="nftables")
+    parser.add_argument("--backend", choices=BACKENDS, default="nftables",
+                        help="rule backend (default: %(default)s)")
     parser.add_argument("--netns", metavar="NAME", help="apply inside network namespace NAME")
     parser.add_argument(
         "--try", dest="try_seconds", type=_seconds, metavar="SECONDS",
@@ -73,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Carry out ``nfkit apply``."""
     if args.watchdog:
-        return run_watchdog(Path(args.watchdog))
+        return _watchdog(Path(args.watchdog))
     netns = Netns(args.netns)
     actions = sum(bool(x) for x in (args.policy, args.confirm, args.rollback))
     if actions != 1:
@@ -100,7 +95,22 @@ def run(args: argparse.Namespace) -> int:
     return _ask(result, netns, args.state_dir)
 
 
+def _watchdog(pending: Path) -> int:
+    """The detached watchdog's main: its output goes to the watchdog log."""
+    outcome = run_watchdog(pending)
+    if outcome is None:
+        return 0
+    backup, problems = outcome
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print(f"{stamp} not confirmed in time: restored {backup}", flush=True)
+    for problem in problems:
+        print(f"{stamp} problem: {problem}", flush=True)
+    return 1 if problems else 0
+
+
 def _report(result: ApplyResult) -> None:
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
     if result.dry_run:
         print(result.transaction, end="" if result.transaction.endswith("\n") else "\n")
     for step in result.steps:

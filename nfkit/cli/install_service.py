@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--policy", default=DEFAULT_POLICY,
                         help="policy file the unit loads (default: %(default)s)")
-    parser.add_argument("--backend", choices=BACKENDS, default="nftables")
+    parser.add_argument("--backend", choices=BACKENDS, default="nftables",
+                        help="rule backend (default: %(default)s)")
     parser.add_argument("--nfkit", metavar="PATH",
                         help="nfkit executable for the unit (default: the one on PATH)")
     parser.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",

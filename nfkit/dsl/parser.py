@@ -6,6 +6,7 @@ with the place (``path:line:col``), the source line, a caret and a plain-words "
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from importlib.resources import files
 
@@ -23,6 +24,7 @@ _TERMINAL_WORDS = {
     "VAR": "a $variable",
     "SETREF": "an @set",
     "STRING": "a quoted string",
+    "LIST": "a { list }",
     "VERDICT": "a verdict (accept, drop, reject)",
     "HOOK": "a chain (input, forward, output)",
     "ADDR_DIR": "saddr/daddr",
@@ -47,7 +49,7 @@ def _lark() -> Lark:
         grammar,
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
+        propagate_positions=False,  # transform.py takes places from tokens (faster)
         maybe_placeholders=True,
         cache=False,
     )
@@ -78,6 +80,25 @@ def _describe_expected(expected: set[str] | frozenset[str]) -> str:
     if len(ordered) > 8:
         ordered = [*ordered[:8], "..."]
     return ", ".join(ordered)
+
+
+def _did_you_mean(text: str, accepted: frozenset[str]) -> str | None:
+    """The keyword closest to a misspelt word, if one is close."""
+    words: list[str] = []
+    lark = _lark()
+    for name in accepted:
+        try:
+            pattern = lark.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str":
+            words.append(pattern.value)
+        else:
+            # Alternatives such as "accept" | "drop" | "reject".
+            words.extend(w for w in pattern.value.strip("()").replace("?:", "").split("|")
+                         if w.isalpha())
+    close = difflib.get_close_matches(text, words, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _token_text(token: Token) -> str:
@@ -115,9 +136,18 @@ def _syntax_error(exc: UnexpectedInput, path: str, lines: list[str]) -> RuleSynt
         else:
             end_column = token.end_column
             message = f"unexpected {_token_text(token)}"
-        expected = _describe_expected(frozenset(exc.accepts or exc.expected))
-        if expected:
-            message += f"; expected {expected}"
+        accepted = frozenset(exc.accepts or exc.expected)
+        hint = _did_you_mean(str(token), accepted) if token.type not in ("$END", "_NL") else None
+        if token.type == "_NL" and "VERDICT" in accepted:
+            message = "this rule has no verdict: end it with accept, drop or reject"
+        elif token.type == "$END" and "RBRACE" in accepted:
+            message = "unexpected end of file: a '}' is missing"
+        elif hint is not None:
+            message += f"; did you mean {hint!r}?"
+        else:
+            expected = _describe_expected(accepted)
+            if expected:
+                message += f"; expected {expected}"
     elif isinstance(exc, UnexpectedCharacters):
         char = lines[line - 1][column - 1] if line <= len(lines) and column <= len(
             lines[line - 1]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn, cast
+from typing import Literal, NamedTuple, NoReturn, cast
 
 from lark import Token, Tree
 
@@ -38,9 +37,8 @@ _COMMENT_MAX = 120
 _MAX_SET_NAME = 20
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One value token after ``$variable`` expansion."""
+class _Item(NamedTuple):
+    """One value token after ``$variable`` expansion (a tuple: made once per value, fast)."""
 
     text: str
     span: Span
@@ -70,13 +68,36 @@ class _Builder:
 
     # -- errors and places -----------------------------------------------------------------
     def span(self, node: Token | Tree[Token]) -> Span:
+        """The place of a token, or of a tree from its first to its last token."""
         if isinstance(node, Token):
             return Span(self.path, node.line or 1, node.column or 1, node.end_line,
                         node.end_column)
-        meta = node.meta
-        if getattr(meta, "empty", True):
+        start = self.start(node)
+        last = _edge_token(node, -1)
+        if start is None or last is None:
             return Span(self.path, 1, 1)
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+        return Span(self.path, start[0], start[1], last.end_line, last.end_column)
+
+    def start(self, node: Token | Tree[Token]) -> tuple[int, int] | None:
+        """Line and column where a node starts, including keywords the tree leaves out."""
+        if isinstance(node, Token):
+            return node.line or 1, node.column or 1
+        for child in node.children:
+            if child is not None:
+                found = self.start(child)
+                break
+        else:
+            return None
+        if found is None:
+            return None
+        keyword = _LEADING_KEYWORD.get(node.data)
+        if keyword is not None:
+            lines = self.sources.get(self.path, ())
+            if 1 <= found[0] <= len(lines):
+                index = lines[found[0] - 1].rfind(keyword, 0, found[1] - 1)
+                if index >= 0:
+                    return found[0], index + 1
+        return found
 
     def fail(self, message: str, span: Span) -> NoReturn:
         lines = self.sources.get(span.path, ())
@@ -124,6 +145,8 @@ class _Builder:
                     continue
                 out.extend(self.items(child))
             return tuple(out)
+        if value.type == "LIST":
+            return self.list_items(value)
         span = self.span(value)
         if value.type == "VAR":
             name = str(value)[1:]
@@ -135,6 +158,40 @@ class _Builder:
         if value.type == "SETREF":
             return (_Item(str(value)[1:], span, "setref"),)
         return (_Item(str(value), span, "item"),)
+
+    def list_items(self, token: Token) -> tuple[_Item, ...]:
+        """Split a ``{ ... }`` token into items, each with its own place."""
+        body = str(token)
+        out: list[_Item] = []
+        line = token.line or 1
+        line_start = -(token.column or 1) + 1  # offset in body where the current line starts
+        scanned = 0
+        path = self.path
+        for found in _LIST_ELEMENT.finditer(body, 1, len(body) - 1):
+            text = found.group()
+            if text[0] == "#":
+                continue
+            start = found.start()
+            newlines = body.count("\n", scanned, start)
+            if newlines:
+                line += newlines
+                line_start = body.rindex("\n", scanned, start) + 1
+            scanned = start
+            column = start - line_start + 1
+            span = Span(path, line, column, line, column + len(text))
+            first = text[0]
+            if first == "$":
+                name = text[1:]
+                if name not in self.defines:
+                    self.fail(f"undefined variable ${name}", span)
+                out.extend(self.defines[name])
+            elif first == "@":
+                out.append(_Item(text[1:], span, "setref"))
+            elif first == '"':
+                out.append(_Item(text[1:-1], span, "string"))
+            else:
+                out.append(_Item(text, span, "item"))
+        return tuple(out)
 
     def name(self, token: Token, what: str) -> str:
         text = str(token)
@@ -167,10 +224,10 @@ class _Builder:
 
     def port_range(self, item: _Item, protocols: tuple[str, ...] | None) -> list[ir.PortRange]:
         text = item.text
-        if item.kind == "item" and re.fullmatch(r"\d+", text):
+        if item.kind == "item" and text.isdigit():
             port = self.number(item, "port", 0, 65535)
             return [ir.PortRange(port, port)]
-        if item.kind == "item" and re.fullmatch(r"\d+-\d+", text):
+        if item.kind == "item" and _PORT_RANGE.fullmatch(text):
             low_text, high_text = text.split("-")
             low, high = int(low_text), int(high_text)
             if not 0 <= low <= high <= 65535:
@@ -358,11 +415,12 @@ class _Builder:
             assert isinstance(verdict_token, Token)
             policy = ir.Verdict(verdict_token.value)
             if isinstance(log_node, Tree):
-                policy_log = self.log(log_node)
+                policy_log = self.log(log_node, verdict_token)
         rules = tuple(self.rule(cast(Tree[Token], rule)) for rule in rule_nodes)
         self.chains[hook] = ir.Chain(hook, policy, rules, policy_log, self.span(hook_token))
 
-    def log(self, node: Tree[Token]) -> ir.Log:
+    def log(self, node: Tree[Token], near: Token | None = None) -> ir.Log:
+        """A log statement; ``near`` places a bare ``log`` (a tree without tokens)."""
         label: str | None = None
         rate = self.log_rate
         for option in node.children:
@@ -375,7 +433,12 @@ class _Builder:
                               "(nfkit writes TAG:CHAIN:VERDICT: before it)", self.span(token))
             else:
                 rate = self.rate(cast(Tree[Token], option.children[0]))
-        return ir.Log(rate, label, self.span(node))
+        span = self.span(node)
+        if not node.children and near is not None:
+            line = self.sources.get(self.path, ())[(near.line or 1) - 1]
+            column = line.find("log", near.end_column or 0) + 1 or (near.column or 1)
+            span = Span(self.path, near.line or 1, column, near.line, column + 3)
+        return ir.Log(rate, label, span)
 
     def comment(self, span: Span) -> str | None:
         """The ``# comment`` at the end of a rule's last line, which travels into the output."""
@@ -384,6 +447,8 @@ class _Builder:
         if not 1 <= line_no <= len(lines):
             return None
         line = lines[line_no - 1]
+        if "#" not in line:
+            return None
         in_string = False
         for index, char in enumerate(line):
             if char == '"':
@@ -404,7 +469,11 @@ class _Builder:
                 protocols = tuple(item.text for item in self.items(value))
         out: list[ir.Match] = []
         for node in nodes:
-            out.extend(self.match(node, protocols))
+            for match in self.match(node, protocols):
+                # "udp sport X udp dport Y" names the protocol twice: keep one.
+                if isinstance(match, ir.ProtocolMatch) and match in out:
+                    continue
+                out.append(match)
         return tuple(out)
 
     def match(self, node: Tree[Token], protocols: tuple[str, ...] | None) -> Iterator[ir.Match]:
@@ -623,6 +692,49 @@ class _Builder:
             pmtud_override=self.override,
             sources=dict(self.sources),
         )
+
+
+_PORT_RANGE = re.compile(r"\d+-\d+")
+
+#: The keyword a tree starts with; lark leaves anonymous keywords out of the tree.
+_LEADING_KEYWORD = {
+    "log": "log",
+    "policy_log": "log",
+    "log_prefix": "prefix",
+    "log_rate": "rate",
+    "rate_limit": "limit",
+    "conn_limit": "limit",
+    "proto_match": "proto",
+    "service_match": "service",
+    "ct_state_match": "ct",
+    "ct_status_match": "ct",
+    "family_match": "family",
+    "chain_policy": "policy",
+    "snat": "snat",
+    "dnat": "dnat",
+    "set_def": "set",
+    "sysctl": "sysctl",
+    "pmtud_override": "pmtud",
+    "interface_def": "interface",
+    "zone_def": "zone",
+}
+
+#: An element of a ``{ list }``: a quoted string, a comment (skipped) or a bare word.
+_LIST_ELEMENT = re.compile(r'"[^"\n]*"|#[^\n]*|[^\s,#"{}]+')
+
+
+def _edge_token(node: Tree[Token], index: int) -> Token | None:
+    """The first (``index=0``) or last (``-1``) token under ``node``."""
+    children = node.children if index == 0 else node.children[::-1]
+    for child in children:
+        if child is None:
+            continue
+        if isinstance(child, Token):
+            return child
+        found = _edge_token(child, index)
+        if found is not None:
+            return found
+    return None
 
 
 def _read(path: Path) -> str:

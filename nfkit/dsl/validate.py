@@ -55,7 +55,7 @@ def _describe(match: ir.Match) -> str:
         case ir.AddressMatch(set_name=str() as name):
             return f"{match.direction} @{name}"
         case ir.AddressMatch():
-            shown = ", ".join(str(net) for net in match.networks[:2])
+            shown = ", ".join(ir.show_network(net) for net in match.networks[:2])
             return f"{match.direction} {shown}{', ...' if len(match.networks) > 2 else ''}"
         case ir.IcmpMatch():
             return "icmp" if match.version == 4 else "icmpv6"
@@ -91,7 +91,7 @@ def rule_versions(
         if narrowed != versions or (reason is None and len(allowed) == 1):
             reason = match
         versions = narrowed
-    return tuple(sorted(versions))  # type: ignore[arg-type]
+    return tuple(sorted(versions))
 
 
 def _family_words(versions: set[ir.IPVersion] | frozenset[ir.IPVersion]) -> str:
@@ -102,7 +102,9 @@ def _check_matches(policy: ir.Policy, matches: tuple[ir.Match, ...], span: Span)
     protocol: ir.ProtocolMatch | None = None
     seen: dict[str, ir.Match] = {}
     for match in matches:
-        key = type(match).__name__ + getattr(match, "direction", "")
+        key = type(match).__name__ + str(getattr(match, "direction", ""))
+        if isinstance(match, ir.IcmpMatch):
+            key += str(match.version)
         if key in seen:
             raise _fail(policy, f"{_describe(match)} is given twice in one rule; combine the "
                         "values into one { list }", match.span)
@@ -232,7 +234,7 @@ def _check_nat(policy: ir.Policy, nat: ir.NatRule) -> None:
                 raise _fail(policy, "destination NAT happens on the way in: match 'iif', not "
                             "'oif'", bad.span)
     if isinstance(nat.action, ir.Snat | ir.Dnat):
-        versions = (nat.action.address.version,)  # type: ignore[assignment]
+        versions = (nat.action.address.version,)
         if nat.action.port is not None:
             protocol = next((m for m in nat.matches if isinstance(m, ir.ProtocolMatch)), None)
             if protocol is None or not set(protocol.protocols) <= {"tcp", "udp", "sctp"}:

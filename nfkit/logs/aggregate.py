@@ -7,12 +7,9 @@ hypothesis). So runs can be split across processes, hosts or days and merged aft
 
 Per-record work happens in :meth:`Summary.add` only.
 
-Scan detection keeps, per source and per time slot (5 minutes by default), the set of
-``(destination, port)`` pairs it touched. A window (1 hour by default) slides over the slots one
-slot at a time; the largest number of distinct ports on one destination inside a window is a
-*vertical* scan, the largest number of distinct destinations for one port a *horizontal* sweep.
-Danger levels 1-5 start at :data:`PORT_LEVELS` distinct ports and :data:`HOST_LEVELS` distinct
-hosts. Sets union, so the detection stays mergeable.
+Scan detection keeps, per source and per 5-minute slot, the set of ``(destination, port)``
+pairs it touched; sets union, so it stays mergeable. Thresholds, scans and recommendations are
+in :mod:`nfkit.logs.findings`.
 
 ICMP fragmentation-needed (type 3 code 4) and ICMPv6 packet-too-big (type 2) never count as
 attacks: they are Path MTU discovery; a dropped one is reported as ``pmtud_blackhole``.
@@ -21,27 +18,43 @@ attacks: they are Path MTU discovery; a dropped one is reported as ``pmtud_black
 from __future__ import annotations
 
 import bisect
-import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from nfkit.errors import ConfigError
-from nfkit.logprefix import DEFAULT_TAG, parse_prefix
+from nfkit.logprefix import parse_prefix
 from nfkit.logs import attribution as attr
+from nfkit.logs import findings
+from nfkit.logs.findings import (
+    HOST_LEVELS,
+    PORT_LEVELS,
+    SLOT_SECONDS,
+    WINDOW_SECONDS,
+    SummaryConfig,
+    from_iso,
+    iso,
+)
+from nfkit.logs.findings import natural_item as _natural_item
+from nfkit.logs.findings import top as _top
 from nfkit.logs.record import LogRecord
-from nfkit.logs.segment import Segment, load_toml
+from nfkit.logs.segment import Segment
 
-#: Distinct destination ports from one source to one host inside a window, for levels 1-5.
-#: psad counts packets (5/15/150/1,500/10,000); distinct ports are the sharper signal, and five
-#: different closed ports within an hour is already more than a misconfigured client does.
-PORT_LEVELS: tuple[int, ...] = (5, 15, 50, 250, 1000)
-#: Distinct destination hosts for one port from one source inside a window (psad's values).
-HOST_LEVELS: tuple[int, ...] = (10, 20, 50, 100, 500)
-SLOT_SECONDS = 300
-WINDOW_SECONDS = 3600
+__all__ = [
+    "HOST_LEVELS",
+    "PORT_LEVELS",
+    "SLOT_SECONDS",
+    "WINDOW_SECONDS",
+    "Finding",
+    "SourceStats",
+    "Summary",
+    "SummaryConfig",
+    "from_iso",
+    "iso",
+    "summarize",
+    "summarize_records",
+]
+
 #: Evidence lines kept per finding (the earliest ones, so merging keeps the same).
 EVIDENCE = 5
 
@@ -50,100 +63,9 @@ ACCEPT = "accept"
 LOGONLY = "log"
 UNKNOWN_VERDICT = "unknown"
 
-_PORT_PROTOS = frozenset({"tcp", "udp", "udplite", "sctp", "dccp"})
+_PROTO_NAMES: dict[str | None, str] = {None: "?"}
 _DROP_WORDS = ("drop", "reject", "deny", "block", "invalid", "refuse")
 _ACCEPT_WORDS = ("accept", "allow", "pass")
-_SUMMARY_KEYS = frozenset(
-    {
-        "tags",
-        "invalid_prefixes",
-        "slot_seconds",
-        "window_seconds",
-        "port_levels",
-        "host_levels",
-        "be_liberal_min_acks",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class SummaryConfig:
-    """What a :class:`Summary` needs to know besides the records; equal configs merge."""
-
-    segment: Segment = field(default_factory=Segment)
-    #: nfkit log-prefix tags to recognise (``TAG:CHAIN:VERDICT[:LABEL]``).
-    tags: frozenset[str] = frozenset({DEFAULT_TAG})
-    #: Prefix substrings (case-insensitive) marking other tools' INVALID-state drop rules.
-    invalid_prefixes: tuple[str, ...] = ("invalid",)
-    slot_seconds: int = SLOT_SECONDS
-    window_seconds: int = WINDOW_SECONDS
-    port_levels: tuple[int, ...] = PORT_LEVELS
-    host_levels: tuple[int, ...] = HOST_LEVELS
-    #: INVALID-dropped TCP ACKs needed before ``be_liberal`` is recommended.
-    be_liberal_min_acks: int = 3
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> SummaryConfig:
-        """Read ``[segment]`` and ``[summary]`` from a TOML file; raise ``ConfigError``."""
-        from nfkit.logs.segment import from_toml
-
-        segment = from_toml(path)
-        table = load_toml(path).get("summary", {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [summary] must be a table")
-        return cls.from_mapping(table, segment=segment, where=f"{path}: [summary]")
-
-    @classmethod
-    def from_mapping(
-        cls, table: Mapping[str, Any], segment: Segment | None = None, where: str = "[summary]"
-    ) -> SummaryConfig:
-        """Build a config from a ``[summary]`` table; raise ``ConfigError`` on bad values."""
-        unknown = set(table) - _SUMMARY_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-
-        def strings(key: str, default: Iterable[str]) -> tuple[str, ...]:
-            value = table.get(key, list(default))
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise ConfigError(f"{where}: {key} must be a list of non-empty strings")
-            return tuple(value)
-
-        def positive(key: str, default: int) -> int:
-            value = table.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{where}: {key} must be a positive integer")
-            return value
-
-        def levels(key: str, default: tuple[int, ...]) -> tuple[int, ...]:
-            value = table.get(key, list(default))
-            if (
-                not isinstance(value, list)
-                or len(value) != 5
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-                or any(v <= 0 for v in value)
-                or value != sorted(set(value))
-            ):
-                raise ConfigError(f"{where}: {key} must be five increasing positive integers")
-            return tuple(value)
-
-        slot = positive("slot_seconds", SLOT_SECONDS)
-        window = positive("window_seconds", WINDOW_SECONDS)
-        if window % slot:
-            raise ConfigError(f"{where}: window_seconds must be a multiple of slot_seconds")
-        return cls(
-            segment=segment or Segment(),
-            tags=frozenset(strings("tags", [DEFAULT_TAG])),
-            invalid_prefixes=tuple(p.lower() for p in strings("invalid_prefixes", ["invalid"])),
-            slot_seconds=slot,
-            window_seconds=window,
-            port_levels=levels("port_levels", PORT_LEVELS),
-            host_levels=levels("host_levels", HOST_LEVELS),
-            be_liberal_min_acks=positive("be_liberal_min_acks", 3),
-        )
-
-    def with_segment(self, segment: Segment) -> SummaryConfig:
-        """Return a copy using ``segment``."""
-        return replace(self, segment=segment)
 
 
 @dataclass(slots=True)
@@ -163,6 +85,8 @@ class SourceStats:
     @property
     def origin(self) -> str:
         """The origin most of its packets had (ties broken by :data:`attribution.ORIGINS`)."""
+        if len(self.origins) == 1:
+            return next(iter(self.origins))
         if not self.origins:
             return attr.UNKNOWN
         return max(attr.ORIGINS, key=lambda o: (self.origins.get(o, 0), -attr.ORIGINS.index(o)))
@@ -236,24 +160,6 @@ def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def iso(time: float | None) -> str | None:
-    """Epoch seconds as an ISO 8601 UTC string with microseconds, or None."""
-    if time is None:
-        return None
-    return datetime.fromtimestamp(time, UTC).isoformat(timespec="microseconds")
-
-
-def from_iso(text: str | None) -> float | None:
-    """Inverse of :func:`iso`."""
-    if text is None:
-        return None
-    return round(datetime.fromisoformat(text).timestamp(), 6)
-
-
-def _level(count: int, thresholds: tuple[int, ...]) -> int:
-    return bisect.bisect_right(thresholds, count)
-
-
 class Summary:
     """Mergeable aggregate of log records; see the module docstring."""
 
@@ -278,14 +184,21 @@ class Summary:
         self.pmtud = Finding()
         self.pmtud_allowed = 0
         self._attributor = attr.Attributor(self.config.segment)
-        self._prefix_cache: dict[str, tuple[str, bool]] = {}
+        self._prefix_cache: dict[str | None, tuple[str, str, bool]] = {}
+        self._names: dict[object, str] = {}
+        self._last_stamp: datetime | None = None
+        self._last_time: tuple[float, int] = (0.0, 0)
 
     # -- feeding --------------------------------------------------------------------------
+    def _classify_raw(self, raw: str | None) -> tuple[str, str, bool]:
+        prefix = (raw or "").strip()
+        verdict, invalid = self.classify_prefix(prefix)
+        if len(self._prefix_cache) < 65536:
+            self._prefix_cache[raw] = (prefix, verdict, invalid)
+        return prefix, verdict, invalid
+
     def classify_prefix(self, prefix: str) -> tuple[str, bool]:
-        """Return ``(verdict, is_invalid_rule)`` for a log prefix (cached)."""
-        cached = self._prefix_cache.get(prefix)
-        if cached is not None:
-            return cached
+        """Return ``(verdict, is_invalid_rule)`` for a log prefix."""
         info = parse_prefix(prefix, self.config.tags)
         if info is not None:
             verdict = DROP if info.is_drop else info.verdict
@@ -299,30 +212,47 @@ class Summary:
                 verdict = DROP
             else:
                 verdict = UNKNOWN_VERDICT
-        result = (verdict, invalid)
-        self._prefix_cache[prefix] = result
-        return result
+        return verdict, invalid
 
     def add(self, record: LogRecord) -> None:
         """Count one record (the only per-record work; keep it tight)."""
         self.records += 1
         origin, contradiction = self._attributor.attribute(record)
         self.by_origin[origin] = self.by_origin.get(origin, 0) + 1
-        prefix = (record.prefix or "").strip()
+        prefix_info = self._prefix_cache.get(record.prefix)
+        if prefix_info is None:
+            prefix_info = self._classify_raw(record.prefix)
+        prefix, verdict, invalid = prefix_info
         self.prefixes[prefix] = self.prefixes.get(prefix, 0) + 1
-        verdict, invalid = self.classify_prefix(prefix)
         stamp = record.timestamp
-        time = round(stamp.timestamp(), 6) if stamp is not None else None
-        slot = int(time // self.config.slot_seconds) if time is not None else 0
+        if stamp is None:
+            time = None
+            slot = 0
+        elif stamp == self._last_stamp:  # syslog lines share their second: convert once
+            time, slot = self._last_time
+        else:
+            time = round(stamp.timestamp(), 6)
+            slot = int(time // self.config.slot_seconds)
+            self._last_stamp = stamp
+            self._last_time = (time, slot)
         per_slot = self.timeline.get(slot)
         if per_slot is None:
             per_slot = self.timeline[slot] = {}
         per_slot[origin] = per_slot.get(origin, 0) + 1
 
-        proto = (record.proto or "").lower() or "?"
+        proto = _PROTO_NAMES.get(record.proto)
+        if proto is None:
+            proto = _PROTO_NAMES[record.proto] = (record.proto or "").lower() or "?"
         icmp_type = record.icmp_type
-        src = str(record.src) if record.src is not None else None
-        dst = str(record.dst) if record.dst is not None else None
+        names = self._names
+        address = record.src
+        src = names.get(address)
+        if src is None and address is not None:
+            src = names[address] = str(address)
+        address = record.dst
+        dst = names.get(address)
+        if dst is None and address is not None:
+            dst = names[address] = str(address)
         if icmp_type is not None and (
             (icmp_type == 3 and record.icmp_code == 4 and proto == "icmp")
             or (icmp_type == 2 and proto == "icmpv6")
@@ -413,9 +343,18 @@ class Summary:
 
     # -- merging --------------------------------------------------------------------------
     def merge(self, other: Summary) -> Summary:
-        """Add ``other`` into this summary and return it; the configs must be equal."""
-        if other.config != self.config:
-            raise ValueError("cannot merge summaries made with different configurations")
+        """Add ``other`` into this summary and return it.
+
+        The detection settings (tags, INVALID prefixes, slots, window, levels) must be equal.
+        The segments may differ — summaries of different hosts merge — because attribution
+        already happened when each record was added; the merged summary keeps the union of
+        the segments (so do not add more records to it afterwards).
+        """
+        if other.config.with_segment(Segment()) != self.config.with_segment(Segment()):
+            raise ValueError("cannot merge summaries made with different detection settings")
+        if other.config.segment != self.config.segment:
+            self.config = self.config.with_segment(self.config.segment.union(other.config.segment))
+            self._attributor = attr.Attributor(self.config.segment)
         self.lines += other.lines
         self.records += other.records
         self.unparsed += other.unparsed
@@ -465,146 +404,17 @@ class Summary:
         )
 
     def scans(self) -> list[dict[str, Any]]:
-        """Vertical scans and horizontal sweeps with level >= 1, most dangerous first."""
-        span = self.config.window_seconds // self.config.slot_seconds
-        found: list[dict[str, Any]] = []
-        for source, slots in self.activity.items():
-            stats = self.sources.get(source, SourceStats())
-            # Cheap bound first: a source that never touched enough ports or hosts is no scan.
-            everything = set().union(*slots.values())
-            if (
-                len({p for _, p in everything}) < self.config.port_levels[0]
-                and len({d for d, _ in everything}) < self.config.host_levels[0]
-            ):
-                continue
-            best: dict[tuple[str, str], tuple[int, int, set[str]]] = {}
-            ordered = sorted(slots)
-            for i, start in enumerate(ordered):
-                window: set[tuple[str, str]] = set()
-                for slot in ordered[i:]:
-                    if slot >= start + span:
-                        break
-                    window |= slots[slot]
-                ports_by_host: dict[str, set[str]] = {}
-                hosts_by_port: dict[str, set[str]] = {}
-                for dst, portkey in window:
-                    if portkey.split("/", 1)[0] in _PORT_PROTOS:
-                        ports_by_host.setdefault(dst, set()).add(portkey)
-                    hosts_by_port.setdefault(portkey, set()).add(dst)
-                for dst, ports in ports_by_host.items():
-                    key = ("vertical", dst)
-                    if len(ports) > best.get(key, (0, 0, set()))[0]:
-                        best[key] = (len(ports), start, ports)
-                for portkey, hosts in hosts_by_port.items():
-                    key = ("horizontal", portkey)
-                    if len(hosts) > best.get(key, (0, 0, set()))[0]:
-                        best[key] = (len(hosts), start, hosts)
-            for (kind, target), (count, start, items) in best.items():
-                levels = self.config.port_levels if kind == "vertical" else self.config.host_levels
-                level = _level(count, levels)
-                if level == 0:
-                    continue
-                origin = stats.origin
-                sample = sorted(items, key=_natural)[:20]
-                found.append(
-                    {
-                        "source": source,
-                        "origin": origin,
-                        "mac": stats.mac if origin == attr.PEER else None,
-                        "kind": kind,
-                        "target": target,
-                        "distinct": count,
-                        "level": level,
-                        "window_start": iso(start * self.config.slot_seconds) if start else None,
-                        "window_seconds": self.config.window_seconds,
-                        "sample": sample,
-                    }
-                )
-        order = {origin: i for i, origin in enumerate(attr.ORIGINS)}
-        found.sort(
-            key=lambda s: (order.get(s["origin"], 99), -s["level"], -s["distinct"], s["source"])
-        )
-        return found
+        """Vertical scans and horizontal sweeps with level >= 1 (see :mod:`findings`)."""
+        return findings.scans(self)
 
     def upstream(self) -> dict[str, dict[str, int]]:
         """What came through the gateway, by "proto/port" then verdict."""
         by_port = self.origin_ports.get(attr.UPSTREAM, {})
         return {port: dict(sorted(verdicts.items())) for port, verdicts in by_port.items()}
 
-    def recommendations(self) -> list[dict[str, Any]]:
-        """Actionable findings: ``pmtud_blackhole`` first, then ``be_liberal``, then others."""
-        out: list[dict[str, Any]] = []
-        if self.pmtud.packets:
-            rules = _rules(self.pmtud.by_prefix)
-            out.append(
-                {
-                    "code": "pmtud_blackhole",
-                    "severity": "critical",
-                    "message": (
-                        f"PATH MTU DISCOVERY IS BROKEN: {self.pmtud.packets} ICMP "
-                        "fragmentation-needed / ICMPv6 packet-too-big packet(s) were logged by "
-                        f"drop rule(s) {rules}. Connections that send full-size packets will "
-                        "hang. Accept ICMP type 3 code 4 and ICMPv6 type 2 before any drop "
-                        "rule, including the conntrack INVALID drop."
-                    ),
-                    "prefixes": dict(sorted(self.pmtud.by_prefix.items())),
-                    "packets": self.pmtud.packets,
-                    "evidence": [raw for _, raw in self.pmtud.evidence],
-                }
-            )
-        acks = self.invalid_acks
-        if acks.packets >= self.config.be_liberal_min_acks:
-            rules = _rules(acks.by_prefix)
-            out.append(
-                {
-                    "code": "be_liberal",
-                    "severity": "warning",
-                    "message": (
-                        f"{acks.packets} TCP ACK packet(s) in {len(acks.flows)} established "
-                        f"flow(s) were dropped as INVALID by {rules}: conntrack's TCP window "
-                        "tracking rejects them (window scaling, offloading, asymmetric routes). "
-                        "Set net.netfilter.nf_conntrack_tcp_be_liberal=1 after the rules load."
-                    ),
-                    "sysctl": "net.netfilter.nf_conntrack_tcp_be_liberal=1",
-                    "packets": acks.packets,
-                    "flows": len(acks.flows),
-                    "prefixes": dict(sorted(acks.by_prefix.items())),
-                    "evidence": [raw for _, raw in acks.evidence],
-                }
-            )
-        peers = [s for s in self.scans() if s["origin"] == attr.PEER]
-        if peers:
-            who = ", ".join(sorted({f"{s['source']} ({s['mac']})" for s in peers}))
-            out.append(
-                {
-                    "code": "peer_attack",
-                    "severity": "warning",
-                    "message": (
-                        f"Hosts on the local segment scanned this host: {who}. The upstream "
-                        "firewall cannot stop them; filter by MAC or isolate the segment."
-                    ),
-                }
-            )
-        contradictions: dict[str, int] = {}
-        for stats in self.sources.values():
-            _add_counts(contradictions, stats.contradictions)
-        if contradictions:
-            what = "; ".join(
-                f"{attr.CONTRADICTIONS.get(code, code)}: {n}"
-                for code, n in sorted(contradictions.items())
-            )
-            out.append(
-                {
-                    "code": "segment_mismatch",
-                    "severity": "info",
-                    "message": (
-                        f"Attribution and TTL disagree ({what}). Check the gateway MACs in the "
-                        "segment configuration."
-                    ),
-                    "contradictions": dict(sorted(contradictions.items())),
-                }
-            )
-        return out
+    def recommendations(self, scans: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Actionable findings, most urgent first (see :mod:`findings`)."""
+        return findings.recommendations(self, scans)
 
     def port_table(self) -> list[dict[str, Any]]:
         """Per destination port: packets and distinct sources, busiest first."""
@@ -623,38 +433,43 @@ class Summary:
         return self.records == 0 and self.unparsed == 0
 
     # -- JSON ---------------------------------------------------------------------------------
-    def to_dict(self, top: int = 10) -> dict[str, Any]:
-        """The JSON contract (see docs/summaries.md); :meth:`from_dict` reads it back."""
+    def to_dict(self, top: int = 10, complete: bool = True) -> dict[str, Any]:
+        """The JSON contract (see docs/summaries.md); :meth:`from_dict` reads it back.
+
+        ``complete=False`` leaves out what only merging needs (``activity``, per-source
+        ``all_ports``): a lighter view for the text and HTML reports.
+        """
         sources = []
         for address, stats in self.sorted_sources():
             origin = stats.origin
-            sources.append(
-                {
-                    "address": address,
-                    "origin": origin,
-                    "mac": stats.mac if origin == attr.PEER else None,
-                    "packets": stats.packets,
-                    "first_seen": iso(stats.first),
-                    "last_seen": iso(stats.last),
-                    "ports": dict(_top(stats.ports, top)),
-                    "protocols": dict(sorted(stats.protos.items())),
-                    "prefixes": dict(sorted(stats.prefixes.items())),
-                    "origins": dict(sorted(stats.origins.items())),
-                    "macs": dict(sorted(stats.macs.items())),
-                    "all_ports": dict(sorted(stats.ports.items(), key=_natural_item)),
-                    "contradictions": dict(sorted(stats.contradictions.items())),
-                }
-            )
+            source: dict[str, Any] = {
+                "address": address,
+                "origin": origin,
+                "mac": stats.mac if origin == attr.PEER else None,
+                "packets": stats.packets,
+                "first_seen": iso(stats.first),
+                "last_seen": iso(stats.last),
+                "ports": dict(_top(stats.ports, top)),
+                "protocols": dict(sorted(stats.protos.items())),
+                "prefixes": dict(sorted(stats.prefixes.items())),
+                "origins": dict(sorted(stats.origins.items())),
+                "macs": dict(sorted(stats.macs.items())),
+                "contradictions": dict(sorted(stats.contradictions.items())),
+            }
+            if complete:
+                source["all_ports"] = dict(sorted(stats.ports.items(), key=_natural_item))
+            sources.append(source)
         slot_seconds = self.config.slot_seconds
-        return {
+        scans = self.scans()
+        data: dict[str, Any] = {
             "lines": self.lines,
             "records": self.records,
             "unparsed": self.unparsed,
             "skipped": self.skipped,
             "by_origin": {o: self.by_origin[o] for o in attr.ORIGINS if o in self.by_origin},
             "sources": sources,
-            "scans": self.scans(),
-            "recommendations": self.recommendations(),
+            "scans": scans,
+            "recommendations": self.recommendations(scans),
             "ports": self.port_table(),
             "prefixes": dict(sorted(self.prefixes.items(), key=lambda kv: (-kv[1], kv[0]))),
             "upstream": dict(sorted(self.upstream().items(), key=_natural_item)),
@@ -675,13 +490,6 @@ class Summary:
                     for slot, origins in sorted(self.timeline.items())
                 ],
             },
-            "activity": {
-                address: [
-                    [slot * slot_seconds, sorted([d, p] for d, p in touched)]
-                    for slot, touched in sorted(slots.items())
-                ]
-                for address, slots in sorted(self.activity.items())
-            },
             "config": {
                 "segment": self.config.segment.to_dict(),
                 "tags": sorted(self.config.tags),
@@ -693,6 +501,15 @@ class Summary:
                 "be_liberal_min_acks": self.config.be_liberal_min_acks,
             },
         }
+        if complete:
+            data["activity"] = {
+                address: [
+                    [slot * slot_seconds, sorted([d, p] for d, p in touched)]
+                    for slot, touched in sorted(slots.items())
+                ]
+                for address, slots in sorted(self.activity.items())
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
@@ -754,31 +571,6 @@ class Summary:
 
 def _ints(mapping: Mapping[str, Any]) -> dict[str, int]:
     return {str(k): int(v) for k, v in mapping.items()}
-
-
-def _rules(by_prefix: Mapping[str, int]) -> str:
-    return ", ".join(f"'{p or '(no prefix)'}' ({n})" for p, n in _top(by_prefix))
-
-
-def _natural(text: str) -> tuple[Any, ...]:
-    """Sort "tcp/22" before "tcp/443" and 10.0.0.2 before 10.0.0.10."""
-    head, _, tail = text.partition("/")
-    if tail.isdigit():
-        return (0, head, int(tail), "")
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return (2, text, 0, "")
-    return (1, str(address.version), int(address), "")
-
-
-def _natural_item(item: tuple[str, Any]) -> tuple[Any, ...]:
-    return _natural(item[0])
-
-
-def _top(counts: Mapping[str, int], limit: int | None = None) -> list[tuple[str, int]]:
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], _natural(kv[0])))
-    return ranked if limit is None else ranked[:limit]
 
 
 def summarize(

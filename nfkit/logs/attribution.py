@@ -53,6 +53,11 @@ _NULL_MAC: Final = "00:00:00:00:00:00"
 _INITIAL_TTLS: Final = (64, 128, 255)
 
 
+_HOPS: Final = {
+    ttl: next(initial - ttl for initial in _INITIAL_TTLS if ttl <= initial) for ttl in range(256)
+}
+
+
 def hops(ttl: int | None) -> int | None:
     """Routers passed, assuming the sender started at the nearest of 64, 128 or 255."""
     if ttl is None or ttl < 0 or ttl > 255:
@@ -110,7 +115,19 @@ class Attributor:
         return None
 
     def attribute(self, record: LogRecord) -> tuple[str, str | None]:
-        """Return ``(origin, contradiction or None)`` for ``record``."""
+        """Return ``(origin, contradiction or None)`` for ``record`` (the per-record fast path)."""
+        if not record.in_iface:
+            return LOCAL, None
+        if record.out_iface:
+            return FORWARDED, None
+        mac = record.mac_src
+        if not mac:
+            return UNKNOWN, None
+        ttl = record.ttl
+        if mac in self._gateway_macs:
+            if ttl is not None and _HOPS.get(ttl) == 0 and record.src not in self._gateway_ips:
+                return UPSTREAM, UPSTREAM_DIRECT
+            return UPSTREAM, None
         origin = self.origin(record)
         return origin, self.contradiction(record, origin)
 

@@ -73,7 +73,7 @@ def render(
         data = summary.to_dict()
         if trend is not None:
             data = {"days": trend.days, "runs": trend.runs, "per_day": trend.per_day, **data}
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps(data, separators=(",", ":")) + "\n"
     if fmt == "text":
         return render_text(summary, trend, title)
     if fmt == "html":
@@ -105,7 +105,7 @@ def _wrap(text: str, indent: str = "    ") -> list[str]:
 
 def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -> str:
     """Plain text that fits a cron mail: findings first, then the tables, capped in length."""
-    data = summary.to_dict()
+    data = summary.to_dict(complete=False)
     out: list[str] = []
     times = [s["first_seen"] for s in data["sources"] if s["first_seen"]]
     lasts = [s["last_seen"] for s in data["sources"] if s["last_seen"]]
@@ -257,7 +257,7 @@ def render_html(
     templates: str | Path | None = None,
 ) -> str:
     """One self-contained HTML page; log-derived strings are escaped by jinja2 autoescape."""
-    data = summary.to_dict()
+    data = summary.to_dict(complete=False)
     template = _environment(templates).get_template("report/summary.html.j2")
     return template.render(
         title=title,

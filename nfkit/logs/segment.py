@@ -173,6 +173,9 @@ def discover(netns: str | None = None) -> Segment:
         from pyroute2 import IPRoute
     except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
         raise DiscoveryError(f"pyroute2 is not available: {exc}") from None
+    if netns and not _netns_exists(netns):
+        # pyroute2 would silently create a missing namespace: refuse instead.
+        raise DiscoveryError(f"network namespace {netns!r} does not exist (see `ip netns list`)")
     try:
         ipr = IPRoute(netns=netns) if netns else IPRoute()
     except Exception as exc:  # pyroute2 raises OSError, NetlinkError, FileNotFoundError...
@@ -186,6 +189,13 @@ def discover(netns: str | None = None) -> Segment:
         raise DiscoveryError(f"netlink query failed: {exc}") from None
     finally:
         ipr.close()
+
+
+def _netns_exists(netns: str) -> bool:
+    """True when ``netns`` names a namespace ``ip netns`` knows (or is a path to one)."""
+    if "/" in netns:
+        return Path(netns).exists()
+    return any(Path(base, netns).exists() for base in ("/run/netns", "/var/run/netns"))
 
 
 def _discover_with(ipr: Any) -> Segment:

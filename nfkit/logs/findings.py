@@ -1,0 +1,324 @@
+"""What counts as a finding, and the findings derived from a :class:`~aggregate.Summary`.
+
+:class:`SummaryConfig` holds the thresholds; :func:`scans` and :func:`recommendations` read a
+summary's mergeable counters and never change them.
+
+Scan detection: per source and per time slot (5 minutes by default) the summary keeps the set of
+``(destination, port)`` pairs it touched. A window (1 hour by default) slides over the slots one
+slot at a time; the largest number of distinct ports on one destination inside a window is a
+*vertical* scan, the largest number of distinct destinations for one port (or ICMP type) a
+*horizontal* sweep. Danger levels 1-5 start at :data:`PORT_LEVELS` distinct ports and
+:data:`HOST_LEVELS` distinct hosts (see docs/summaries.md for why).
+
+Recommendations: ``pmtud_blackhole`` (ICMP frag-needed / ICMPv6 packet-too-big logged by a drop
+rule), ``be_liberal`` (TCP ACKs of established flows dropped as INVALID), ``peer_attack`` (a
+peer on the segment scanned this host), ``segment_mismatch`` (attribution and TTL disagree).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nfkit.errors import ConfigError
+from nfkit.logprefix import DEFAULT_TAG
+from nfkit.logs import attribution as attr
+from nfkit.logs.segment import Segment, load_toml
+
+if TYPE_CHECKING:
+    from nfkit.logs.aggregate import Summary
+
+#: Distinct destination ports from one source to one host inside a window, for levels 1-5.
+#: psad counts packets (5/15/150/1,500/10,000); distinct ports are the sharper signal, and five
+#: different closed ports within an hour is already more than a misconfigured client does.
+PORT_LEVELS: tuple[int, ...] = (5, 15, 50, 250, 1000)
+#: Distinct destination hosts for one port from one source inside a window (psad's values).
+HOST_LEVELS: tuple[int, ...] = (10, 20, 50, 100, 500)
+SLOT_SECONDS = 300
+WINDOW_SECONDS = 3600
+_PORT_PROTOS = frozenset({"tcp", "udp", "udplite", "sctp", "dccp"})
+_SUMMARY_KEYS = frozenset(
+    {
+        "tags",
+        "invalid_prefixes",
+        "slot_seconds",
+        "window_seconds",
+        "port_levels",
+        "host_levels",
+        "be_liberal_min_acks",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryConfig:
+    """What a :class:`Summary` needs to know besides the records; equal configs merge."""
+
+    segment: Segment = field(default_factory=Segment)
+    #: nfkit log-prefix tags to recognise (``TAG:CHAIN:VERDICT[:LABEL]``).
+    tags: frozenset[str] = frozenset({DEFAULT_TAG})
+    #: Prefix substrings (case-insensitive) marking other tools' INVALID-state drop rules.
+    invalid_prefixes: tuple[str, ...] = ("invalid",)
+    slot_seconds: int = SLOT_SECONDS
+    window_seconds: int = WINDOW_SECONDS
+    port_levels: tuple[int, ...] = PORT_LEVELS
+    host_levels: tuple[int, ...] = HOST_LEVELS
+    #: INVALID-dropped TCP ACKs needed before ``be_liberal`` is recommended.
+    be_liberal_min_acks: int = 3
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SummaryConfig:
+        """Read ``[segment]`` and ``[summary]`` from a TOML file; raise ``ConfigError``."""
+        from nfkit.logs.segment import from_toml
+
+        segment = from_toml(path)
+        table = load_toml(path).get("summary", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [summary] must be a table")
+        return cls.from_mapping(table, segment=segment, where=f"{path}: [summary]")
+
+    @classmethod
+    def from_mapping(
+        cls, table: Mapping[str, Any], segment: Segment | None = None, where: str = "[summary]"
+    ) -> SummaryConfig:
+        """Build a config from a ``[summary]`` table; raise ``ConfigError`` on bad values."""
+        unknown = set(table) - _SUMMARY_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+        def strings(key: str, default: Iterable[str]) -> tuple[str, ...]:
+            value = table.get(key, list(default))
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{where}: {key} must be a list of non-empty strings")
+            return tuple(value)
+
+        def positive(key: str, default: int) -> int:
+            value = table.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{where}: {key} must be a positive integer")
+            return value
+
+        def levels(key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+            value = table.get(key, list(default))
+            if (
+                not isinstance(value, list)
+                or len(value) != 5
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                or any(v <= 0 for v in value)
+                or value != sorted(set(value))
+            ):
+                raise ConfigError(f"{where}: {key} must be five increasing positive integers")
+            return tuple(value)
+
+        slot = positive("slot_seconds", SLOT_SECONDS)
+        window = positive("window_seconds", WINDOW_SECONDS)
+        if window % slot:
+            raise ConfigError(f"{where}: window_seconds must be a multiple of slot_seconds")
+        return cls(
+            segment=segment or Segment(),
+            tags=frozenset(strings("tags", [DEFAULT_TAG])),
+            invalid_prefixes=tuple(p.lower() for p in strings("invalid_prefixes", ["invalid"])),
+            slot_seconds=slot,
+            window_seconds=window,
+            port_levels=levels("port_levels", PORT_LEVELS),
+            host_levels=levels("host_levels", HOST_LEVELS),
+            be_liberal_min_acks=positive("be_liberal_min_acks", 3),
+        )
+
+    def with_segment(self, segment: Segment) -> SummaryConfig:
+        """Return a copy using ``segment``."""
+        return replace(self, segment=segment)
+
+
+def iso(time: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string with microseconds, or None."""
+    if time is None:
+        return None
+    return datetime.fromtimestamp(time, UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> float | None:
+    """Inverse of :func:`iso`."""
+    if text is None:
+        return None
+    return round(datetime.fromisoformat(text).timestamp(), 6)
+
+
+def _level(count: int, thresholds: tuple[int, ...]) -> int:
+    return bisect.bisect_right(thresholds, count)
+
+
+def scans(summary: Summary) -> list[dict[str, Any]]:
+    """Vertical scans and horizontal sweeps with level >= 1, most dangerous first."""
+    span = summary.config.window_seconds // summary.config.slot_seconds
+    found: list[dict[str, Any]] = []
+    for source, slots in summary.activity.items():
+        stats = summary.sources.get(source)
+        # Cheap bound first: a source that never touched enough ports or hosts is no scan.
+        everything = set().union(*slots.values())
+        if (
+            len({p for _, p in everything}) < summary.config.port_levels[0]
+            and len({d for d, _ in everything}) < summary.config.host_levels[0]
+        ):
+            continue
+        best: dict[tuple[str, str], tuple[int, int, set[str]]] = {}
+        ordered = sorted(slots)
+        for i, start in enumerate(ordered):
+            window: set[tuple[str, str]] = set()
+            for slot in ordered[i:]:
+                if slot >= start + span:
+                    break
+                window |= slots[slot]
+            ports_by_host: dict[str, set[str]] = {}
+            hosts_by_port: dict[str, set[str]] = {}
+            for dst, portkey in window:
+                if portkey.split("/", 1)[0] in _PORT_PROTOS:
+                    ports_by_host.setdefault(dst, set()).add(portkey)
+                hosts_by_port.setdefault(portkey, set()).add(dst)
+            for dst, ports in ports_by_host.items():
+                key = ("vertical", dst)
+                if len(ports) > best.get(key, (0, 0, set()))[0]:
+                    best[key] = (len(ports), start, ports)
+            for portkey, hosts in hosts_by_port.items():
+                key = ("horizontal", portkey)
+                if len(hosts) > best.get(key, (0, 0, set()))[0]:
+                    best[key] = (len(hosts), start, hosts)
+        for (kind, target), (count, start, items) in best.items():
+            config = summary.config
+            levels = config.port_levels if kind == "vertical" else config.host_levels
+            level = _level(count, levels)
+            if level == 0:
+                continue
+            origin = stats.origin if stats is not None else attr.UNKNOWN
+            sample = sorted(items, key=natural)[:20]
+            found.append(
+                {
+                    "source": source,
+                    "origin": origin,
+                    "mac": stats.mac if stats is not None and origin == attr.PEER else None,
+                    "kind": kind,
+                    "target": target,
+                    "distinct": count,
+                    "level": level,
+                    "window_start": iso(start * summary.config.slot_seconds) if start else None,
+                    "window_seconds": summary.config.window_seconds,
+                    "sample": sample,
+                }
+            )
+    order = {origin: i for i, origin in enumerate(attr.ORIGINS)}
+    found.sort(key=lambda s: (order.get(s["origin"], 99), -s["level"], -s["distinct"], s["source"]))
+    return found
+
+
+def recommendations(
+    summary: Summary, scans: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Actionable findings: ``pmtud_blackhole`` first, then ``be_liberal``, then others.
+
+    ``scans`` saves computing :meth:`scans` again when the caller has them.
+    """
+    out: list[dict[str, Any]] = []
+    if summary.pmtud.packets:
+        rules = _rules(summary.pmtud.by_prefix)
+        out.append(
+            {
+                "code": "pmtud_blackhole",
+                "severity": "critical",
+                "message": (
+                    f"PATH MTU DISCOVERY IS BROKEN: {summary.pmtud.packets} ICMP "
+                    "fragmentation-needed / ICMPv6 packet-too-big packet(s) were logged by "
+                    f"drop rule(s) {rules}. Connections that send full-size packets will "
+                    "hang. Accept ICMP type 3 code 4 and ICMPv6 type 2 before any drop "
+                    "rule, including the conntrack INVALID drop."
+                ),
+                "prefixes": dict(sorted(summary.pmtud.by_prefix.items())),
+                "packets": summary.pmtud.packets,
+                "evidence": [raw for _, raw in summary.pmtud.evidence],
+            }
+        )
+    acks = summary.invalid_acks
+    if acks.packets >= summary.config.be_liberal_min_acks:
+        rules = _rules(acks.by_prefix)
+        out.append(
+            {
+                "code": "be_liberal",
+                "severity": "warning",
+                "message": (
+                    f"{acks.packets} TCP ACK packet(s) in {len(acks.flows)} established "
+                    f"flow(s) were dropped as INVALID by {rules}: conntrack's TCP window "
+                    "tracking rejects them (window scaling, offloading, asymmetric routes). "
+                    "Set net.netfilter.nf_conntrack_tcp_be_liberal=1 after the rules load."
+                ),
+                "sysctl": "net.netfilter.nf_conntrack_tcp_be_liberal=1",
+                "packets": acks.packets,
+                "flows": len(acks.flows),
+                "prefixes": dict(sorted(acks.by_prefix.items())),
+                "evidence": [raw for _, raw in acks.evidence],
+            }
+        )
+    if scans is None:
+        scans = summary.scans()
+    peers = [s for s in scans if s["origin"] == attr.PEER]
+    if peers:
+        who = ", ".join(sorted({f"{s['source']} ({s['mac']})" for s in peers}))
+        out.append(
+            {
+                "code": "peer_attack",
+                "severity": "warning",
+                "message": (
+                    f"Hosts on the local segment scanned this host: {who}. The upstream "
+                    "firewall cannot stop them; filter by MAC or isolate the segment."
+                ),
+            }
+        )
+    contradictions: dict[str, int] = {}
+    for stats in summary.sources.values():
+        for code, count in stats.contradictions.items():
+            contradictions[code] = contradictions.get(code, 0) + count
+    if contradictions:
+        what = "; ".join(
+            f"{attr.CONTRADICTIONS.get(code, code)}: {n}"
+            for code, n in sorted(contradictions.items())
+        )
+        out.append(
+            {
+                "code": "segment_mismatch",
+                "severity": "info",
+                "message": (
+                    f"Attribution and TTL disagree ({what}). Check the gateway MACs in the "
+                    "segment configuration."
+                ),
+                "contradictions": dict(sorted(contradictions.items())),
+            }
+        )
+    return out
+
+
+def _rules(by_prefix: Mapping[str, int]) -> str:
+    return ", ".join(f"'{p or '(no prefix)'}' ({n})" for p, n in top(by_prefix))
+
+
+def natural(text: str) -> tuple[Any, ...]:
+    """Sort "tcp/22" before "tcp/443" and 10.0.0.2 before 10.0.0.10."""
+    head, _, tail = text.partition("/")
+    if tail.isdigit():
+        return (0, head, int(tail), "")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return (2, text, 0, "")
+    return (1, str(address.version), int(address), "")
+
+
+def natural_item(item: tuple[str, Any]) -> tuple[Any, ...]:
+    return natural(item[0])
+
+
+def top(counts: Mapping[str, int], limit: int | None = None) -> list[tuple[str, int]]:
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], natural(kv[0])))
+    return ranked if limit is None else ranked[:limit]

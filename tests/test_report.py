@@ -1,0 +1,156 @@
+"""Reports: hostile log strings are escaped in HTML; text and JSON carry the findings."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nfkit.errors import ConfigError
+from nfkit.logs.aggregate import Summary, SummaryConfig, summarize_records
+from nfkit.logs.history import History, trend
+from nfkit.logs.record import LogRecord
+from nfkit.logs.report import chart, render, templates_dir
+from nfkit.logs.segment import Segment
+
+GW_MAC = "52:54:00:00:00:01"
+PEER_MAC = "52:54:00:00:00:20"
+CONFIG = SummaryConfig(segment=Segment.from_values(gateway_macs=[GW_MAC]))
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def hostile_records() -> list[LogRecord]:
+    """Packets whose prefix and raw line carry markup, including a dropped frag-needed."""
+    out = []
+    for n in range(6):
+        out.append(
+            LogRecord(
+                raw=f"Nov 24 10:00:0{n} h kernel: {HOSTILE} IN=eth0 & more",
+                timestamp=T0 + timedelta(minutes=7 * n),
+                prefix=f"DROP {HOSTILE}",
+                in_iface="eth0",
+                mac_src=PEER_MAC if n % 2 else GW_MAC,
+                src=ipaddress.ip_address("192.0.2.20" if n % 2 else "198.51.100.7"),
+                dst=ipaddress.ip_address("192.0.2.10"),
+                ttl=64 if n % 2 else 63,
+                proto="TCP",
+                dpt=20 + n,
+                tcp_flags=frozenset({"SYN"}),
+            )
+        )
+    out.append(
+        LogRecord(
+            raw=f"frag needed {HOSTILE} & more",
+            timestamp=T0,
+            prefix=f"DROP {HOSTILE}",
+            in_iface="eth0",
+            mac_src=GW_MAC,
+            src=ipaddress.ip_address("198.51.100.1"),
+            dst=ipaddress.ip_address("192.0.2.10"),
+            proto="ICMP",
+            icmp_type=3,
+            icmp_code=4,
+        )
+    )
+    return out
+
+
+def test_html_escapes_every_log_string() -> None:
+    html = render(summarize_records(hostile_records(), CONFIG), "html")
+    assert "<script" not in html
+    assert "<img" not in html
+    assert "&lt;script&gt;" in html
+    assert "onerror=alert(1)&gt;" in html
+    assert "&amp; more" in html  # the raw evidence line, escaped
+    assert "pmtud_blackhole" in html
+
+
+def test_html_is_self_contained_with_chart() -> None:
+    summary = summarize_records(hostile_records(), CONFIG)
+    html = render(summary, "html")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<svg" in html and html.count("<rect") >= 4
+    assert not re.search(r"<(link|script|img|iframe)\b", html)
+    assert not re.search(r"<[^>]*\b(src|href)=", html)
+    bars = chart(summary)["bars"]
+    assert sum(seg["count"] for bar in bars for seg in bar.segments) == 7
+
+
+def test_chart_rebins_long_periods() -> None:
+    records = [
+        LogRecord(
+            timestamp=T0 + timedelta(hours=h),
+            in_iface="eth0",
+            mac_src=GW_MAC,
+            src=ipaddress.ip_address("198.51.100.7"),
+            proto="TCP",
+            dpt=22,
+        )
+        for h in range(24 * 7)
+    ]
+    data = chart(summarize_records(records, CONFIG))
+    assert 0 < len(data["bars"]) <= 96
+    assert sum(seg["count"] for bar in data["bars"] for seg in bar.segments) == 24 * 7
+
+
+def test_text_lists_findings_first() -> None:
+    text = render(summarize_records(hostile_records(), CONFIG), "text")
+    lines = text.splitlines()
+    assert lines[0] == "nfkit firewall summary"
+    assert "!! CRITICAL [pmtud_blackhole]" in text
+    assert text.index("pmtud_blackhole") < text.index("PEERS ON THE LOCAL SEGMENT")
+    assert "192.0.2.20" in text and PEER_MAC in text
+    assert max(len(line) for line in lines) < 200
+
+
+def test_json_round_trips() -> None:
+    summary = summarize_records(hostile_records(), CONFIG)
+    data = json.loads(render(summary, "json"))
+    assert Summary.from_dict(data) == summary
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ConfigError, match="unknown format"):
+        render(Summary(), "pdf")
+
+
+def test_templates_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (templates_dir() / "report" / "summary.html.j2").is_file()
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "summary.html.j2").write_text("custom {{ data.records }}")
+    monkeypatch.setenv("NFKIT_TEMPLATES", str(tmp_path))
+    assert templates_dir() == tmp_path
+    assert render(summarize_records(hostile_records(), CONFIG), "html") == "custom 7"
+
+
+def test_history_and_trend(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    summary = summarize_records(hostile_records(), CONFIG)
+    with History(db) as history:
+        history.record("a", summary, started=1.0, finished=T0.timestamp())
+        history.record("b", summary, started=2.0, finished=T0.timestamp() + 86400)
+        history.record("b", summary, started=2.0, finished=T0.timestamp() + 86400)  # replaced
+        runs = history.runs(since=T0.timestamp() - 1)
+    assert [r.run_key for r in runs] == ["a", "b"]
+    result = trend(runs, days=7)
+    assert result.per_day["2026-11-24"]["records"] == 7
+    assert result.per_day["2026-11-25"]["peer"] == 3
+    assert result.merged is not None and result.merged.records == 14
+    text = render(result.merged, "text", trend=result)
+    assert "LAST 7 DAYS (2 runs)" in text
+    html = render(result.merged, "html", trend=result)
+    assert "Last 7 days" in html and "<script" not in html
+
+
+def test_history_errors(tmp_path: Path) -> None:
+    from nfkit.errors import StateError
+
+    bad = tmp_path / "bad.db"
+    bad.write_text("this is not sqlite" * 100)
+    with pytest.raises(StateError, match="cannot open history database"):
+        History(bad)
