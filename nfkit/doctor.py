@@ -17,6 +17,7 @@ fixtures; :func:`run_doctor` gathers the inputs from the kernel.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,7 +172,7 @@ def check_boot_persistence(root: Path, be_liberal_now: str | None) -> list[Findi
     unit = next((d / UNIT_NAME for d in unit_dirs if (d / UNIT_NAME).exists()), None)
     enabled = any((root / "etc/systemd/system").glob(f"*.wants/{UNIT_NAME}"))
     if unit is not None and enabled:
-        return []
+        return _check_unit_policy(root, unit)
     sysctl_lines = list(_sysctl_conf_lines(root))
     if unit is not None:
         return [
@@ -205,6 +206,35 @@ def check_boot_persistence(root: Path, be_liberal_now: str | None) -> list[Findi
                 "run `nfkit install-service` (rules first, then be_liberal)",
             )
         ]
+    return []
+
+
+def _check_unit_policy(root: Path, unit: Path) -> list[Finding]:
+    """The enabled unit must name a policy file that exists, or boot loads no rules at all."""
+    try:
+        text = unit.read_text(errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith("ExecStart="):
+            try:
+                words = shlex.split(line.split("=", 1)[1])
+            except ValueError:
+                return []
+            if "apply" in words and words[-1].startswith("/"):
+                policy = root / words[-1].lstrip("/")
+                if not policy.exists():
+                    return [
+                        Finding(
+                            "boot_policy_missing",
+                            "error",
+                            f"{unit} loads {words[-1]} at boot, but that file does not exist: "
+                            "the boot unit fails and no rules are loaded",
+                            f"put the policy at {words[-1]}, or rerun `nfkit install-service "
+                            "--policy PATH`",
+                            str(unit),
+                        )
+                    ]
     return []
 
 

@@ -157,6 +157,10 @@ def test_boot_persistence(tmp_path: Path) -> None:
     assert codes(found) == {"be_liberal_sysctl_conf"}
     assert found[0].where.endswith("90-conntrack.conf:2")
     assert main(["install-service", "--root", str(tmp_path), "--nfkit", "/bin/nfkit"]) == 0
+    assert codes(check_boot_persistence(tmp_path, "1")) == {"boot_policy_missing"}
+    policy = tmp_path / "etc/nfkit/policy.nfk"
+    policy.parent.mkdir(parents=True)
+    policy.write_text("input policy drop {\n}\n")
     assert check_boot_persistence(tmp_path, "1") == []
     (tmp_path / "etc/systemd/system/sysinit.target.wants/nfkit-firewall.service").unlink()
     assert codes(check_boot_persistence(tmp_path, "1")) == {"boot_unit_disabled"}

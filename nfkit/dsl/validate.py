@@ -131,6 +131,9 @@ def _check_matches(policy: ir.Policy, matches: tuple[ir.Match, ...], span: Span)
                     raise _fail(policy, "a service already names its protocol; drop 'proto'",
                                 protocol.span)
             case ir.IcmpMatch():
+                if service is not None:
+                    raise _fail(policy, "a service is tcp/udp: it cannot match an ICMP type "
+                                "in the same rule", match.span)
                 if protocol is not None:
                     word = "icmp" if match.version == 4 else "icmpv6"
                     if set(protocol.protocols) != {word}:
