@@ -20,10 +20,10 @@ import io
 import ipaddress
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from nfkit.errors import LogFormatError
 from nfkit.logs.record import IPAddress, LogRecord
@@ -252,9 +252,10 @@ def _fast_parse(
 
 # -- the line-level fast path: wrapper and message in one match ----------------------------------
 # For classic syslog, RFC 3339 and dmesg lines. Parts that repeat from line to line are captured
-# as one string each and looked up in caches: prefix + interfaces + MAC + addresses ("net"),
-# length + TOS + TTL ("ip"), window + TCP flags, ICMP type + code. Far fewer objects are made
-# per line than with one capture per field, which is what costs most in CPython.
+# as one string each and looked up in caches: prefix + interfaces + MAC + addresses + length +
+# TOS + TTL ("net"), window + TCP flags, ICMP type + code. The cached "net" value is the run of
+# LogRecord arguments it decides, passed on with one star. Far fewer objects are made per line
+# than with one capture per field, and object creation is what costs most in CPython.
 _NO_CALLER = r"(?!\[ *[0-9]+\.[0-9]+\]|\[ *[CT][0-9]+\])"
 _LINE = re.compile(
     r"(?:((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] "
@@ -263,8 +264,8 @@ _LINE = re.compile(
     r"(?:Z|[+-][0-9][0-9]:?[0-9][0-9])?) ([^\s\[]\S*) kernel: "
     r"|(?=\[ *[0-9]+\.[0-9]+\] " + _NO_CALLER + r"(?![^\s\[]\S* (?:[a-z0-9]+\.[a-z]+ )?kernel:)))"
     r"(?:\[ *([0-9]+\.[0-9]+)\] )?" + _NO_CALLER
-    + r"(.*?IN=[^ ]* OUT=[^ ]* (?:MAC=[^ ]* )?SRC=[^ ]+ DST=[^ ]+) "
-    r"(LEN=[0-9]+ (?:TOS=0x[^ ]+ PREC=0x[^ ]+ TTL=[0-9]+|TC=[0-9]+ HOPLIMIT=[0-9]+)) "
+    + r"(.*?IN=[^ ]* OUT=[^ ]* (?:MAC=[^ ]* )?SRC=[^ ]+ DST=[^ ]+ "
+    r"LEN=[0-9]+ (?:TOS=0x[^ ]+ PREC=0x[^ ]+ TTL=[0-9]+|TC=[0-9]+ HOPLIMIT=[0-9]+)) "
     r"(?:ID=([0-9]+) ((?:CE |DF |MF )*)|FLOWLBL=([0-9]+) )"
     r"PROTO=(?:TCP SPT=([0-9]+) DPT=([0-9]+) (?:SEQ=([0-9]+) ACK=([0-9]+) )?"
     r"(WINDOW=[0-9]+ RES=0x[0-9a-f][0-9a-f] (?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN|AE) )*)"
@@ -274,66 +275,52 @@ _LINE = re.compile(
     r"(?:UID=([0-9]+) GID=([0-9]+) )?(?:MARK=0x([0-9a-f]+) )?"
 )
 _NET_PART = re.compile(
-    r"(.*?)IN=([^ ]*) OUT=([^ ]*) (?:MAC=([^ ]*) )?SRC=([^ ]+) DST=([^ ]+)", re.DOTALL
+    r"(.*?)IN=([^ ]*) OUT=([^ ]*) (?:MAC=([^ ]*) )?SRC=([^ ]+) DST=([^ ]+) LEN=([0-9]+) "
+    r"(?:TOS=0x(..) PREC=0x(..) TTL=([0-9]+)|TC=([0-9]+) HOPLIMIT=([0-9]+))",
+    re.DOTALL,
 )
-_IP_PART = re.compile(
-    r"LEN=([0-9]+) (?:TOS=0x(..) PREC=0x(..) TTL=([0-9]+)|TC=([0-9]+) HOPLIMIT=([0-9]+))"
-)
-_NetPart = tuple[
-    str | None, str | None, str | None, str | None, str | None, int | None, IPAddress, IPAddress,
-    int,
-]
-_NET_CACHE: dict[str, _NetPart | None] = {}
-_IP_CACHE: dict[str, tuple[int, int, int, int] | None] = {}
-_TCP_CACHE: dict[str, tuple[int, frozenset[str]]] = {}
+#: LogRecord arguments 4..17 (prefix .. tos) decided by the "net" part, or None if unreadable.
+_NetArgs = tuple[Any, ...]
+_NET_CACHE: dict[str, _NetArgs | None] = {}
+_TCP_CACHE: dict[str, tuple[frozenset[str], int]] = {}
 _ICMP_CACHE: dict[str, tuple[str, int, int, int] | None] = {}
 
 
-def _net_part(text: str) -> _NetPart | None:
-    """Prefix, interfaces, link header and addresses from the line's "net" part (cached)."""
+def _net_part(text: str) -> _NetArgs | None:
+    """The LogRecord arguments from prefix to TOS for a line's "net" part (cached)."""
     if len(_NET_CACHE) >= _CACHE_LIMIT:
         _NET_CACHE.clear()
-    value: _NetPart | None = None
+    value: _NetArgs | None = None
     match = _NET_PART.fullmatch(text)
     if match is not None:
-        prefix, iin, out, mac, src, dst = match.groups()
+        prefix, iin, out, mac, src, dst, length, tos, prec, ttl, tc, hop = match.groups()
         try:
-            addresses: tuple[IPAddress, IPAddress] | None = (_address(src), _address(dst))
+            src_addr, dst_addr = _address(src), _address(dst)
         except ValueError:
-            addresses = None
-        if addresses is not None and addresses[0].version == addresses[1].version:
-            src_addr, dst_addr = addresses
+            src_addr = None
+        family = 4 if tos is not None else 6
+        if (
+            src_addr is not None
+            and src_addr.version == dst_addr.version == family
+            and (tos is None or (tos in _HEX2 and prec in _HEX2))
+        ):
             mac_dst, mac_src, ethertype = _NO_MAC if mac is None else _mac_header(mac)
             value = (
-                _clean_prefix(prefix), iin or None, out or None, mac_dst, mac_src, ethertype,
-                src_addr, dst_addr, src_addr.version,
+                _clean_prefix(prefix), iin or None, out or None, None, None,
+                mac_dst, mac_src, ethertype, family, src_addr, dst_addr, int(length),
+                int(ttl if tos is not None else hop),
+                _HEX2[tos] | _HEX2[prec] if tos is not None else int(tc),
             )  # fmt: skip
     _NET_CACHE[text] = value
     return value
 
 
-def _ip_part(text: str) -> tuple[int, int, int, int] | None:
-    """(family, length, TOS or traffic class, TTL or hop limit) from the "ip" part (cached)."""
-    if len(_IP_CACHE) >= _CACHE_LIMIT:
-        _IP_CACHE.clear()
-    value: tuple[int, int, int, int] | None = None
-    match = _IP_PART.fullmatch(text)
-    if match is not None:
-        length, tos, prec, ttl, tc, hop = match.groups()
-        if tos is None:
-            value = (6, int(length), int(tc), int(hop))
-        elif tos in _HEX2 and prec in _HEX2:
-            value = (4, int(length), _HEX2[tos] | _HEX2[prec], int(ttl))
-    _IP_CACHE[text] = value
-    return value
-
-
-def _tcp_part(text: str) -> tuple[int, frozenset[str]]:
-    """(window, flags) from ``WINDOW=.. RES=.. FLAGS `` (cached)."""
+def _tcp_part(text: str) -> tuple[frozenset[str], int]:
+    """(flags, window) from ``WINDOW=.. RES=.. FLAGS `` (cached)."""
     if len(_TCP_CACHE) >= _CACHE_LIMIT:
         _TCP_CACHE.clear()
     window, _res, *flags = text.split()
-    value = (int(window[7:]), frozenset(flags))
+    value = (frozenset(flags), int(window[7:]))
     _TCP_CACHE[text] = value
     return value
 
@@ -352,87 +339,90 @@ def _icmp_part(text: str) -> tuple[str, int, int, int] | None:
     return value
 
 
-def _fast_line(raw: str, unwrapper: Unwrapper) -> LogRecord | None:
-    """Read a common wrapped line with one match; None when the general path must decide."""
-    if len(raw) < 40:
-        return None
-    match = _LINE.fullmatch(raw if raw[-1] == " " else raw + " ")
-    if match is None:
-        return None
-    (
-        header, iso, iso_host, up, net, ip, ip_id, ipflags, flow, tspt, tdpt, seq, ack, tcp,
-        udp, uspt, udpt, icmp, iid, iseq, uid, gid, mark,
-    ) = match.groups()  # fmt: skip
-    host: str | None
-    if header is not None:
-        headers = unwrapper.header_cache
-        head = headers[header] if header in headers else unwrapper.syslog_header(header)
-        if head is None:
+def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
+    """Build :func:`_fast_line` with everything it uses bound as closure variables."""
+    match_line = _LINE.fullmatch
+    nets = _NET_CACHE
+    tcps = _TCP_CACHE
+    icmps = _ICMP_CACHE
+    flag_sets = _FLAG_SETS
+    record = LogRecord
+    empty = _EMPTY
+    limit = TRUNCATION_LENGTH
+    facility_name = _FACILITY_NAME.fullmatch
+    tail7 = (None,) * 7
+    tail11 = (None,) * 11
+
+    def fast_line(raw: str, unwrapper: Unwrapper) -> LogRecord | None:
+        """Read a common wrapped line with one match; None when the general path decides."""
+        if raw[-1:] != " ":
+            raw_padded = raw + " "
+            match = match_line(raw_padded)
+        else:
+            match = match_line(raw)
+        if match is None:
             return None
-        timestamp, host = head
-    elif iso is not None:
-        if iso_host == "kernel:" or ("." in iso_host and _FACILITY_NAME.fullmatch(iso_host)):
+        (
+            header, iso, iso_host, up, net, ip_id, ipflags, flow, tspt, tdpt, seq, ack, tcp,
+            udp, uspt, udpt, icmp, iid, iseq, uid, gid, mark,
+        ) = match.groups()  # fmt: skip
+        host: str | None
+        if header is not None:
+            headers = unwrapper.header_cache
+            head = headers[header] if header in headers else unwrapper.syslog_header(header)
+            if head is None:
+                return None
+            timestamp, host = head
+        elif iso is not None:
+            if iso_host == "kernel:" or ("." in iso_host and facility_name(iso_host)):
+                return None
+            timestamp, host = unwrapper.iso_time(iso), iso_host
+        else:
+            timestamp = host = None
+        net_args = nets[net] if net in nets else _net_part(net)
+        if net_args is None:
             return None
-        timestamp, host = unwrapper.iso_time(iso), iso_host
-    else:
-        timestamp = host = None
-    net_part = _NET_CACHE[net] if net in _NET_CACHE else _net_part(net)
-    ip_part = _IP_CACHE[ip] if ip in _IP_CACHE else _ip_part(ip)
-    if net_part is None or ip_part is None:
-        return None
-    prefix, iin, out, mac_dst, mac_src, ethertype, src, dst, family = net_part
-    if len(raw) >= TRUNCATION_LENGTH and len(raw) - match.start(5) >= TRUNCATION_LENGTH:
-        return None  # maybe cut by the kernel: the token reader judges
-    ip_family, length, tos, ttl = ip_part
-    if ip_family != family:
-        return None
-    if family == 4:
-        flags = _FLAG_SETS[ipflags] if ipflags in _FLAG_SETS else _flag_set(ipflags)
-        id_value: int | None = int(ip_id)
-        flow_value = None
-    else:
-        flags = _EMPTY
-        id_value = None
-        flow_value = int(flow)
-    uptime = None if up is None else float(up)
-    mark_value = None if mark is None else int(mark, 16)
-    if tcp is not None:
-        window, tcp_flags = _TCP_CACHE[tcp] if tcp in _TCP_CACHE else _tcp_part(tcp)
-        return LogRecord(
-            raw, timestamp, host, uptime, prefix,
-            iin, out, None, None, mac_dst, mac_src, ethertype,
-            family, src, dst, length, ttl, tos, id_value, flow_value,
-            flags, None, "TCP", int(tspt), int(tdpt), tcp_flags, window,
-            None if seq is None else int(seq), None if ack is None else int(ack),
-            None, None, None, None, None, None, None,
+        if len(raw) >= limit and len(raw) - match.start(5) >= limit:
+            return None  # maybe cut by the kernel: the token reader judges
+        if ip_id is not None:
+            ip_head: tuple[Any, ...] = (
+                int(ip_id), None,
+                flag_sets[ipflags] if ipflags in flag_sets else _flag_set(ipflags), None,
+            )  # fmt: skip
+        else:
+            ip_head = (None, int(flow), empty, None)
+        uptime = None if up is None else float(up)
+        if tcp is not None:
+            return record(  # type: ignore[call-arg]
+                raw, timestamp, host, uptime, *net_args, *ip_head, "TCP", int(tspt), int(tdpt),
+                *(tcps[tcp] if tcp in tcps else _tcp_part(tcp)),
+                None if seq is None else int(seq), None if ack is None else int(ack), *tail7,
+                None if uid is None else int(uid), None if gid is None else int(gid),
+                None if mark is None else int(mark, 16), False,
+            )  # fmt: skip
+        if udp is not None:
+            return record(  # type: ignore[call-arg]
+                raw, timestamp, host, uptime, *net_args, *ip_head, udp, int(uspt), int(udpt),
+                *tail11, None if uid is None else int(uid), None if gid is None else int(gid),
+                None if mark is None else int(mark, 16), False,
+            )  # fmt: skip
+        icmp_part = icmps[icmp] if icmp in icmps else _icmp_part(icmp)
+        if icmp_part is None or icmp_part[3] != net_args[8]:
+            return None
+        proto, icmp_type, icmp_code, _family = icmp_part
+        return record(  # type: ignore[call-arg]
+            raw, timestamp, host, uptime, *net_args, *ip_head, proto, None, None, None, None,
+            None, None, icmp_type, icmp_code,
+            None if iid is None else int(iid), None if iseq is None else int(iseq),
+            None, None, None,
             None if uid is None else int(uid), None if gid is None else int(gid),
-            mark_value, False,
+            None if mark is None else int(mark, 16), False,
         )  # fmt: skip
-    if udp is not None:
-        return LogRecord(
-            raw, timestamp, host, uptime, prefix,
-            iin, out, None, None, mac_dst, mac_src, ethertype,
-            family, src, dst, length, ttl, tos, id_value, flow_value,
-            flags, None, udp, int(uspt), int(udpt),
-            None, None, None, None, None, None, None, None, None, None, None,
-            None if uid is None else int(uid), None if gid is None else int(gid),
-            mark_value, False,
-        )  # fmt: skip
-    icmp_part = _ICMP_CACHE[icmp] if icmp in _ICMP_CACHE else _icmp_part(icmp)
-    if icmp_part is None or icmp_part[3] != family:
-        return None
-    proto, icmp_type, icmp_code, _family = icmp_part
-    return LogRecord(
-        raw, timestamp, host, uptime, prefix,
-        iin, out, None, None, mac_dst, mac_src, ethertype,
-        family, src, dst, length, ttl, tos, id_value, flow_value,
-        flags, None, proto, None, None, None, None, None, None,
-        icmp_type, icmp_code,
-        None if iid is None else int(iid), None if iseq is None else int(iseq),
-        None, None, None,
-        None if uid is None else int(uid), None if gid is None else int(gid),
-        mark_value, False,
-    )  # fmt: skip
+
+    return fast_line
+
+
+_fast_line = _make_fast_line()
 
 
 #: ICMP types whose log line quotes the offending packet (and may add MTU=), per family.
