@@ -5,7 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # command:debian-package pairs the real-kernel tests and `nfkit apply` need
 SYSTEM_TOOLS := nft:nftables iptables-restore:iptables ip:iproute2 ping:iputils-ping \
-                ipset:ipset conntrack:conntrack dmesg:util-linux
+                ipset:ipset conntrack:conntrack dmesg:util-linux \
+                pg_ctlcluster:postgresql
 
 .PHONY: setup system-deps demo test lint pytest clean
 

@@ -66,7 +66,8 @@ def _sources(rng: random.Random, count: int) -> list[tuple[str, str, bool]]:
             mac = GATEWAY_MAC
             v6 = True
         else:
-            addr = ".".join(str(rng.randrange(1, 255)) for _ in range(4))
+            first = rng.randrange(1, 224)  # unicast
+            addr = f"{first}." + ".".join(str(rng.randrange(1, 255)) for _ in range(3))
             mac = GATEWAY_MAC
             v6 = False
         if addr not in seen:
@@ -85,17 +86,22 @@ def _wrap(wrapper: str, when: datetime, uptime: float, message: str) -> str:
     raise ValueError(f"unknown wrapper {wrapper!r} (choose from {', '.join(WRAPPERS)})")
 
 
+def _ttl(src: str) -> int:
+    """A source keeps its TTL (same OS, same path), as in real logs."""
+    return (49, 52, 57, 113, 241)[sum(map(ord, src)) % 5]
+
+
 def _v4_header(rng: random.Random, src: str, dst: str, length: int, df: bool = True) -> str:
     flags = "DF " if df else ""
     return (
         f"SRC={src} DST={dst} LEN={length} TOS=0x00 PREC=0x00 "
-        f"TTL={rng.choice((49, 52, 113, 241))} ID={rng.randrange(65536)} {flags}"
+        f"TTL={_ttl(src)} ID={rng.randrange(65536)} {flags}"
     )
 
 
 def _v6_header(rng: random.Random, src: str, dst: str, length: int) -> str:
     return (
-        f"SRC={src} DST={dst} LEN={length} TC=0 HOPLIMIT={rng.choice((52, 57, 64))} "
+        f"SRC={src} DST={dst} LEN={length} TC=0 HOPLIMIT={_ttl(src)} "
         f"FLOWLBL={rng.randrange(1 << 20)} "
     )
 

@@ -28,6 +28,7 @@ from nfkit.errors import (
 )
 from nfkit.ir import Policy
 from nfkit.logs.aggregate import Summary, SummaryConfig, summarize
+from nfkit.logs.history import History
 from nfkit.logs.parser import iter_records, parse_line
 from nfkit.logs.record import LogRecord
 from nfkit.logs.segment import Segment
@@ -40,6 +41,7 @@ __all__ = [
     "CompiledRuleset",
     "ConfigError",
     "DiscoveryError",
+    "History",
     "LogFormatError",
     "LogRecord",
     "NfkitError",

@@ -323,6 +323,8 @@ class Policy:
     sysctls: tuple[Sysctl, ...] = ()
     be_liberal: bool = True
     pmtud_override: PmtudOverride | None = None
+    #: Rate of the logs nfkit adds itself (INVALID drops); the policy's ``log rate``.
+    log_rate: Rate = Rate(10, "minute", 5)
     #: Source lines per file, for error messages (not part of the policy's meaning).
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 

@@ -91,6 +91,17 @@ def test_missing_file_and_corrupt_gzip_exit_2(
     assert code == 2 and err.startswith("nfkit parse: error: cannot read")
 
 
+def test_invalid_utf8_on_stdin_is_no_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nfkit", "parse", "-"],
+        input=b"\xff\xfe garbage\n" + SYN.encode() + b"\n",
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr and b"1 not packet logs" in result.stderr
+    assert b"-> 10.77.2.2:7000 SYN" in result.stdout
+
+
 def test_help_describes_every_option() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "nfkit", "parse", "--help"], capture_output=True, text=True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +36,8 @@ CASES: list[tuple[str, type[SourceError], str, str]] = [
      "'10.0.0.x'"),
     ("input {\n  dport 22 accept\n}\n", RuleSemanticError, "2:3", "needs a protocol"),
     ("input {\n  proto icmp dport 5 accept\n}\n", RuleSemanticError, "2:14", "icmp has no ports"),
-    ("input {\n  tcp dport htps accept\n}\n", RuleSemanticError, "2:13", "unknown service 'htps'"),
+    ("input {\n  tcp dport htps accept\n}\n", RuleSemanticError, "2:13", "did you mean 'https'"),
+    ("input {\n  service foo accept\n}\n", RuleSemanticError, "2:11", "service foo = tcp PORT"),
     ("input {\n  udp dport ssh accept\n}\n", RuleSemanticError, "2:13", "'ssh' is tcp, not udp"),
     ("input {\n  saddr $nope accept\n}\n", RuleSemanticError, "2:9", "undefined variable $nope"),
     ("input {\n  saddr @nope accept\n}\n", RuleSemanticError, "2:9", "undefined set @nope"),
@@ -88,6 +91,9 @@ CASES: list[tuple[str, type[SourceError], str, str]] = [
     ("input {\n  saddr 1.2.3.4 saddr 5.6.7.8 accept\n}\n", RuleSemanticError, "2:17",
      "given twice"),
     ("define x = 1\ndefine x = 2\n", RuleSemanticError, "2:8", "already defined"),
+    ("set nfk_x = { 10.0.0.1 }\n", RuleSemanticError, "1:5", "reserved"),
+    ("input {\n  oif eth0 accept\n}\n", RuleSemanticError, "2:3", "no output interface"),
+    ("output {\n  tcp dport 25 iif eth0 drop\n}\n", RuleSemanticError, "2:16", "never matches"),
     ('pmtud override ""\n', RuleSemanticError, "1:16", "needs a reason"),
     ("input {\n  icmp type echo-request icmpv6 type echo-request accept\n}\n",
      RuleSemanticError, "2:26", "IPv4-only"),
@@ -99,6 +105,8 @@ CASES: list[tuple[str, type[SourceError], str, str]] = [
     ("input {\n  iif eth0 icmpv6 type nd-neighbor-solicit drop\n}\n",
      PmtudViolationError, "2:12", "Path MTU"),
     ("forward {\n  proto icmp drop\n}\n", PmtudViolationError, "2:3", "Path MTU"),
+    ("input {\n  service ssh icmp type echo-request accept\n}\n", RuleSemanticError, "2:15",
+     "cannot match an ICMP type"),
     ("output {\n  proto icmpv6 log reject\n}\n", PmtudViolationError, "2:3", "Path MTU"),
 ]
 
@@ -166,8 +174,7 @@ def test_cli_prints_place_and_caret_and_exits_2(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     lines = run.stderr.splitlines()
-    assert lines[0] == f"{policy}:2:15: error: unknown service 'htps' (define it: service htps " \
-        "= tcp PORT)"
+    assert lines[0] == f"{policy}:2:15: error: unknown service 'htps' (did you mean 'https'?)"
     assert lines[1] == "        tcp dport htps accept"
     assert lines[2] == "                  ^^^^"
     assert run.stdout == ""
@@ -181,3 +188,28 @@ def test_cli_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "no such policy file" in run.stderr
+
+
+def test_random_policies_compile_or_fail_with_a_place() -> None:
+    from policy_fuzz import random_policy
+
+    rng = random.Random(20261125)
+    compiled = 0
+    for _ in range(300):
+        text = random_policy(rng)
+        for backend in ("nftables", "iptables"):
+            try:
+                compile_policy(text, backend, "ruleset", path="fuzz.nfk")  # type: ignore[arg-type]
+                compiled += 1
+            except SourceError as exc:  # anything else is a bug
+                assert exc.span.path == "fuzz.nfk" and exc.span.line >= 1
+    assert compiled > 50  # the generator mostly makes valid policies
+
+
+def test_garbage_never_raises_anything_but_a_source_error() -> None:
+    rng = random.Random(7)
+    alphabet = "input{}policy drop accept saddr 10.0.0.1 tcp dport 22 $@!=,#\n\"\\/:-*"
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        with contextlib.suppress(SourceError):  # anything else is a bug
+            compile_policy(text, path="junk.nfk")

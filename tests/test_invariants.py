@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,7 @@ def test_be_liberal_defaults_on() -> None:
 def test_disabling_window_scaling_warns_in_compiler_and_script() -> None:
     text = "sysctl net.ipv4.tcp_window_scaling = 0\ninput {\n}\n"
     result = compile_policy(text, path="ws.nfk")
-    assert any("ws.nfk:1:1: warning:" in w and "throughput" not in w and "64 KiB" in w
+    assert any("ws.nfk:1:1: warning:" in w and "costs throughput" in w and "64 KiB" in w
                for w in result.warnings)
     assert "warning: TCP window scaling is off" in result.text
 
@@ -288,3 +289,95 @@ def test_user_templates_take_precedence(tmp_path: Path) -> None:
     result = compile_policy("input {\n}\n", "nftables", "ruleset", path="t.nfk",
                             template_dir=tmp_path)
     assert result.text == "custom nfkit\n"
+
+
+def _sysctl_function() -> str:
+    script = compile_policy("input {\n}\n", path="s.nfk").text
+    start = script.index("nfkit_status=0")
+    end = script.index("\n}\n", start) + 3
+    return script[start:end]
+
+
+def test_script_waits_for_a_sysctl_that_appears_late(tmp_path: Path) -> None:
+    knob = tmp_path / "knob"
+    shell = _sysctl_function() + (
+        f"( sleep 0.6; echo 0 > {knob} ) &\n"
+        f"nfkit_set test.knob {knob} '' 25 1\n"
+        'wait\nexit "$nfkit_status"\n'
+    )
+    run = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert knob.read_text() == "1\n"
+    assert f"nfkit: set test.knob = 1 ({knob})" in run.stdout
+
+
+def test_script_falls_back_to_the_old_name(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.write_text("0\n")
+    shell = _sysctl_function() + (
+        f"nfkit_set test.knob {tmp_path / 'new'} {old} 5 1\n" 'exit "$nfkit_status"\n'
+    )
+    run = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and old.read_text() == "1\n"
+
+
+def test_script_gives_up_after_a_bounded_wait(tmp_path: Path) -> None:
+    shell = _sysctl_function() + (
+        f"nfkit_set test.knob {tmp_path / 'never'} '' 2 1\n" 'exit "$nfkit_status"\n'
+    )
+    run = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 3
+    assert "test.knob does not exist; not set" in run.stderr
+
+
+def test_output_drops_invalid_only_when_its_policy_drops() -> None:
+    lenient = nft_chains(compile_policy(REPO / "rules" / "web-server.nfk", "nftables",
+                                        "ruleset").text)
+    strict = nft_chains(compile_policy(REPO / "rules" / "bastion.nfk", "nftables",
+                                       "ruleset").text)
+    assert "ct state invalid drop" in lenient["input"]
+    assert "ct state invalid drop" not in lenient["output"]
+    assert "ct state invalid drop" in strict["output"]
+    # The PMTUD accepts are there either way.
+    assert "icmp type destination-unreachable icmp code frag-needed accept" in lenient["output"]
+
+
+def test_compiling_leaves_the_garbage_collector_as_it_was() -> None:
+    import gc
+
+    assert gc.isenabled()
+    compile_policy("input {\n}\n", path="gc.nfk")
+    assert gc.isenabled()
+    with pytest.raises(PmtudViolationError):
+        compile_policy("input {\n  proto icmp drop\n}\n", path="gc.nfk")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        compile_policy("input {\n}\n", path="gc.nfk")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_random_policies_keep_the_pmtud_order() -> None:
+    import random
+
+    from policy_fuzz import random_policy
+
+    from nfkit.errors import SourceError
+
+    rng = random.Random(99)
+    checked = 0
+    while checked < 150:
+        try:
+            result = compile_policy(random_policy(rng), "nftables", "ruleset", path="r.nfk")
+        except SourceError:
+            continue
+        checked += 1
+        for name, lines in nft_chains(result.text).items():
+            if name not in ("input", "forward", "output"):
+                continue
+            frag = first(lines, lambda s: "icmp code frag-needed accept" in s)
+            stop = first(lines, lambda s: s.endswith(("drop", "reject", "tcp reset"))
+                         or " goto " in s)
+            assert frag < stop, (name, lines)

@@ -8,6 +8,7 @@ values; fields that change run to run (ports, IDs, sequence numbers) with the nu
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import re
 from datetime import datetime
@@ -18,7 +19,7 @@ import pytest
 
 from nfkit import LogFormatError, LogRecord, iter_records, parse_line
 from nfkit.logs import parser as parser_module
-from nfkit.logs.wrappers import unwrap
+from nfkit.logs.wrappers import Unwrapper, unwrap
 
 DATA = Path(__file__).resolve().parent / "data"
 CORPUS = DATA / "kernel-corpus.log"
@@ -80,6 +81,36 @@ def test_fast_and_token_readers_agree_on_the_corpus() -> None:
             fast_count += 1
             assert fast == slow, line
     assert fast_count >= 10
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "fast_expected"),
+    [
+        ("Nov 25 04:17:23 fw kernel: [  102.710000] ", True),
+        ("Nov  5 04:17:23 fw kernel: ", True),
+        ("2026-11-24T10:00:05.114797+01:00 fw kernel: ", True),
+        ("2026-11-24T10:00:05Z fw kernel: [ 5.000001] ", True),
+        ("[  686.000667] ", True),
+        ("[  686.000667] [UFW BLOCK] ", True),  # a prefix that starts with a bracket
+        # shapes the fast path leaves to the general one (facility, monotonic host, caller id)
+        ("Nov 25 04:17:23 fw kern.warn kernel: ", False),
+        ("[  686.000667] fw kernel: ", False),
+        ("Nov 25 04:17:23 fw kernel: [17748.070000][    C0] ", False),
+    ],
+)
+def test_line_fast_path_agrees_with_the_general_path(wrapper: str, fast_expected: bool) -> None:
+    unwrapper = Unwrapper(reference=datetime(2026, 11, 25, 12, 0))
+    fast_count = 0
+    for corpus_line in CORPUS_LINES:
+        line = wrapper + unwrap(corpus_line).message
+        fast = parser_module._fast_line(line, unwrapper)
+        timestamp, host, uptime, message = unwrapper.unwrap(line)
+        general = parser_module._slow_parse(line, message, timestamp, host, uptime)
+        assert general is not None
+        if fast is not None:
+            fast_count += 1
+            assert fast == general, line
+    assert (fast_count >= 10) is fast_expected
 
 
 # -- IPv4 ----------------------------------------------------------------------------------------
@@ -488,6 +519,29 @@ def test_syslog_year_across_new_year() -> None:
     assert stamps == [datetime(2026, 12, 31, 23, 59, 59), datetime(2027, 1, 1, 0, 0, 1)]
 
 
+def test_generated_benchmark_log_parses_completely() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "nfkit_genlog", Path(__file__).resolve().parent.parent / "benchmarks" / "genlog.py"
+    )
+    assert spec is not None and spec.loader is not None
+    genlog = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(genlog)
+    for wrapper in genlog.WRAPPERS:
+        lines = list(genlog.generate_lines(3000, seed=5, sources=300, wrapper=wrapper))
+        stream = iter_records(lines, reference=datetime(2026, 11, 25))
+        records = list(stream)
+        assert stream.unparsed == 0 and len(records) == 3000
+        for line, record in zip(lines, records, strict=True):
+            assert record.src == ip_address(re.search(r"SRC=(\S+)", line)[1])  # type: ignore[index]
+            assert record.proto == re.search(r"PROTO=(\S+)", line)[1]  # type: ignore[index]
+            if record.proto in ("TCP", "UDP") and "SPT=" in line:
+                assert record.spt == number(line, "SPT") and record.dpt == number(line, "DPT")
+            if wrapper != "dmesg":
+                assert record.timestamp is not None and record.host == "fw"
+        assert {r.proto for r in records} >= {"TCP", "UDP", "ICMP", "ICMPv6"}
+        assert any(r.inner is not None and r.mtu == 1400 for r in records)
+
+
 # -- iter_records: sources, counters, strict -------------------------------------------------------
 def test_iter_records_from_gzip_binary_file_and_text(tmp_path: Path) -> None:
     text = "".join(line + "\n" for line in CORPUS_LINES[:5]) + "not a packet\n\n"
@@ -522,3 +576,12 @@ def test_non_packet_lines_give_none() -> None:
     for line in ("", "Nov 25 04:17:23 fw sshd[1]: Accepted key", "[    1.0] Linux version",
                  "{}", "[]", "IN=", "LOGIN=root"):  # fmt: skip
         assert parse_line(line) is None
+
+
+def test_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "logs.md").read_text()
+    block = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert block is not None
+    code = block[1].replace('"/var/log/kern.log.1.gz"', repr(str(CORPUS)))
+    exec(compile(code, "docs/logs.md", "exec"), {})
+    assert capsys.readouterr().out.split() == [str(len(CORPUS_LINES))] * 2 + ["0"]

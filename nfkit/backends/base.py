@@ -160,6 +160,35 @@ def lower(
     return out
 
 
+#: The order matches are written in, whatever order the policy gave: stable, diff-friendly output.
+_MATCH_ORDER: dict[type, int] = {
+    ir.InterfaceMatch: 0,
+    ir.FamilyMatch: 1,
+    ir.AddressMatch: 2,
+    ir.ProtocolMatch: 3,
+    ir.PortMatch: 4,
+    ir.IcmpMatch: 5,
+    ir.CtStateMatch: 6,
+    ir.CtStatusMatch: 7,
+    ir.ServiceMatch: 8,
+}
+
+
+def in_output_order(matches: tuple[ir.Match, ...]) -> list[ir.Match]:
+    """``matches`` sorted as backends write them: interfaces, addresses, protocol, ports, ..."""
+    return sorted(matches, key=lambda match: _MATCH_ORDER[type(match)])
+
+
+def drops_invalid(chain: ir.Chain) -> bool:
+    """Whether a chain drops conntrack-INVALID packets (after the PMTUD/NDP accepts).
+
+    input and forward always do; output only when its policy is not accept, because a host's
+    own packets that conntrack finds INVALID (late RSTs, packets of expired flows) are better
+    let out than silently lost.
+    """
+    return chain.hook is not ir.Hook.OUTPUT or chain.policy is not ir.Verdict.ACCEPT
+
+
 def source_ref(span: Span) -> str:
     """``file:line`` for comments in the generated output (file name only, stable)."""
     return f"{Path(span.path).name}:{span.line}"
@@ -198,7 +227,7 @@ class Backend(abc.ABC):
         for sysctl in self.policy.sysctls:
             warning = None
             if sysctl.key == TCP_WINDOW_SCALING and sysctl.value == "0":
-                warning = "TCP window scaling is off: each connection is capped at 64 KiB in flight"
+                warning = "TCP window scaling is off: throughput is capped at 64 KiB per round trip"
             settings.append(SysctlSetting(sysctl.key, sysctl.value, warning=warning))
         return tuple(settings)
 

@@ -25,10 +25,11 @@ from nfkit.backends.base import (
     Emit,
     IptablesJump,
     Lowered,
+    drops_invalid,
+    in_output_order,
     lower,
     source_ref,
 )
-from nfkit.dsl.transform import DEFAULT_LOG_RATE
 from nfkit.logprefix import LABEL_INVALID, LABEL_LIMIT, LABEL_POLICY, format_prefix
 from nfkit.span import Span
 
@@ -106,18 +107,7 @@ class IptablesBackend(Backend):
     # -- matches -------------------------------------------------------------------------------
     def variants(self, lowered: Lowered, version: ir.IPVersion, span: Span) -> list[list[str]]:
         """Every iptables argument list one lowered rule needs (cross product of lists)."""
-        order = {
-            ir.InterfaceMatch: 0,
-            ir.FamilyMatch: 1,
-            ir.AddressMatch: 2,
-            ir.ProtocolMatch: 3,
-            ir.PortMatch: 4,
-            ir.IcmpMatch: 5,
-            ir.CtStateMatch: 6,
-            ir.CtStatusMatch: 7,
-            ir.ServiceMatch: 8,
-        }
-        matches = sorted(lowered.matches, key=lambda m: order[type(m)])
+        matches = in_output_order(lowered.matches)
         variants: list[list[str]] = [[]]
         ports = [m for m in matches if isinstance(m, ir.PortMatch)]
         has_icmp = any(isinstance(m, ir.IcmpMatch) for m in matches)
@@ -271,10 +261,11 @@ class IptablesBackend(Backend):
             lines.append(f"-A {name} -i lo -j ACCEPT")
         elif chain.hook is ir.Hook.OUTPUT:
             lines.append(f"-A {name} -o lo -j ACCEPT")
-        invalid = self.prefix(str(chain.hook), "drop", LABEL_INVALID)
-        lines.append(self.line(name, ["-m", "conntrack", "--ctstate", "INVALID"],
-                               self.log_args(DEFAULT_LOG_RATE, invalid)))
-        lines.append(f"-A {name} -m conntrack --ctstate INVALID -j DROP")
+        if drops_invalid(chain):
+            invalid = self.prefix(str(chain.hook), "drop", LABEL_INVALID)
+            lines.append(self.line(name, ["-m", "conntrack", "--ctstate", "INVALID"],
+                                   self.log_args(self.policy.log_rate, invalid)))
+            lines.append(f"-A {name} -m conntrack --ctstate INVALID -j DROP")
         return lines
 
     def chain_lines(

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import assert_never
 
 from nfkit import __version__, ir
-from nfkit.backends.base import Backend, CompiledRuleset, Emit, Lowered, lower, source_ref
+from nfkit.backends.base import (
+    Backend,
+    CompiledRuleset,
+    Emit,
+    Lowered,
+    drops_invalid,
+    in_output_order,
+    lower,
+    source_ref,
+)
 from nfkit.dsl import names
 from nfkit.logprefix import LABEL_INVALID, LABEL_LIMIT, LABEL_POLICY, format_prefix
 
@@ -86,18 +95,7 @@ class NftablesBackend(Backend):
     def expressions(self, lowered: Lowered) -> list[str]:
         """The match expressions of one lowered rule, in a stable order."""
         version = lowered.version
-        order = {
-            ir.InterfaceMatch: 0,
-            ir.FamilyMatch: 1,
-            ir.AddressMatch: 2,
-            ir.ProtocolMatch: 3,
-            ir.PortMatch: 4,
-            ir.IcmpMatch: 5,
-            ir.CtStateMatch: 6,
-            ir.CtStatusMatch: 7,
-            ir.ServiceMatch: 8,
-        }
-        matches = sorted(lowered.matches, key=lambda m: order[type(m)])
+        matches = in_output_order(lowered.matches)
         out: list[str] = []
         if version is not None and not any(ir.pins_version(m) for m in matches):
             out.append(f"meta nfproto ipv{version}")
@@ -201,16 +199,11 @@ class NftablesBackend(Backend):
             lines.append('iifname "lo" accept')
         elif chain.hook is ir.Hook.OUTPUT:
             lines.append('oifname "lo" accept')
-        invalid = self.prefix(hook, "drop", LABEL_INVALID)
-        lines.append("ct state invalid " + self.log_statement(self.policy_log_rate(), invalid))
-        lines.append("ct state invalid drop")
+        if drops_invalid(chain):
+            invalid = self.prefix(hook, "drop", LABEL_INVALID)
+            lines.append("ct state invalid " + self.log_statement(self.policy.log_rate, invalid))
+            lines.append("ct state invalid drop")
         return lines
-
-    def policy_log_rate(self) -> ir.Rate:
-        """The rate for logs nfkit adds itself (INVALID drops)."""
-        from nfkit.dsl.transform import DEFAULT_LOG_RATE
-
-        return DEFAULT_LOG_RATE
 
     def chain_lines(self, chain: ir.Chain) -> list[str]:
         """Every line of one filter chain."""
@@ -274,7 +267,7 @@ class NftablesBackend(Backend):
         assert lowered.version is not None
         self.counter += 1
         version = lowered.version
-        name = f"{hook}_{kind}{self.counter}_v{version}"
+        name = f"nfk_{hook}_{kind}{self.counter}_v{version}"  # "nfk_" is reserved for these
         fam = _version_word(version)
         addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
         if rate is not None:

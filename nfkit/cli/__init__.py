@@ -30,6 +30,7 @@ _COMMANDS: tuple[str, ...] = (
     "parse",
     "summarize",
     "report",
+    "merge",
     "apply",
     "doctor",
     "install-service",

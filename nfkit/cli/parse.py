@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     for name in args.files:
         if name == "-":
-            stream = iter_records(sys.stdin, strict=args.strict, name="<stdin>")
+            # bytes, so that invalid UTF-8 is replaced instead of raising
+            stdin = getattr(sys.stdin, "buffer", sys.stdin)
+            stream = iter_records(stdin, strict=args.strict, name="<stdin>")
         else:
             stream = iter_records(name, strict=args.strict)
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nfkit.errors import ConfigError, NfkitError
 from nfkit.logs.aggregate import Summary, SummaryConfig
-from nfkit.logs.history import History
+from nfkit.logs.history import History, parse_url
 from nfkit.logs.report import FORMATS, render
 from nfkit.logs.segment import Segment, discover
 from nfkit.logs.state import IncrementalReader, LogState, atomic_write, locked, read_whole
@@ -40,8 +40,9 @@ is written: a run killed earlier is simply repeated by the next one.
 
 _EPILOG = f"""\
 examples:
-  nfkit summarize /var/log/kern.log --state /var/lib/nfkit/state.json --history \\
+  nfkit summarize /var/log/kern.log --state /var/lib/nfkit/state.json --db \\
       /var/lib/nfkit/history.sqlite3 --quiet-if-empty
+  nfkit summarize --state /var/lib/nfkit/state.json --db postgresql://nfkit@db.example/nfkit
   nfkit summarize kern.log.2.gz --segment 192.0.2.0/24 --gateway-mac 02:00:00:00:00:01
   nfkit summarize --format html -o /var/www/fw.html --since 24h
 
@@ -116,9 +117,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="never inspect the running system (offline analysis of another host's logs)",
     )
     parser.add_argument(
-        "--history",
-        metavar="DB",
-        help="append this run's summary to the SQLite history DB (for nfkit report)",
+        "--db",
+        metavar="URL",
+        help="record this run's summary in the history database (for nfkit report): a path, "
+        "sqlite:///PATH or postgresql://... shared by a fleet",
+    )
+    parser.add_argument(
+        "--history", metavar="PATH", dest="db", help="SQLite history file (same as --db PATH)"
+    )
+    parser.add_argument(
+        "--host",
+        metavar="NAME",
+        help="host name the run is recorded under in the history (default: this machine's)",
     )
     parser.set_defaults(func=run)
 
@@ -170,6 +180,8 @@ def emit(text: str, output: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Summarise, write the report, record history, then save the state."""
+    if args.db:
+        parse_url(args.db)  # a bad URL stops the run before any log is read
     config = build_config(args)
     since = parse_since(args.since)
     files = args.files or [DEFAULT_LOG]
@@ -195,6 +207,6 @@ def run(args: argparse.Namespace) -> int:
 def _report(summary: Summary, args: argparse.Namespace, run_key: str, started: float) -> None:
     if not (args.quiet_if_empty and summary.records == 0):
         emit(render(summary, args.format), args.output)
-    if args.history:
-        with History(args.history) as history:
-            history.record(run_key, summary, started)
+    if args.db:
+        with History(args.db) as history:
+            history.record(run_key, summary, started, host=args.host)

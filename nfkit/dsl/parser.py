@@ -38,8 +38,10 @@ _TERMINAL_WORDS = {
     "EQUAL": "'='",
     "COMMA": "','",
 }
-#: Terminals lark names after their text (``"define"`` -> ``DEFINE``): shown quoted.
-_MATCH_WORDS = ("match (saddr, daddr, iif, oif, proto, tcp/udp dport, service, icmp, ct, family)",)
+#: The terminals that start a match, summed up as one phrase when most of them are expected.
+_MATCH_TERMINALS = frozenset({"ADDR_DIR", "IFACE_DIR", "PORT_DIR", "L4PROTO", "ICMP_KW", "PROTO",
+                              "SERVICE", "CT", "FAMILY"})
+_MATCH_PHRASE = "a match (saddr, daddr, iif, oif, proto, tcp/udp dport, service, icmp, ct, family)"
 
 
 @cache
@@ -58,11 +60,9 @@ def _lark() -> Lark:
 def _describe_expected(expected: set[str] | frozenset[str]) -> str:
     lark = _lark()
     words: set[str] = set()
-    match_terms = {"ADDR_DIR", "IFACE_DIR", "PORT_DIR", "L4PROTO", "ICMP_KW", "PROTO", "SERVICE",
-                   "CT", "FAMILY"}
-    if len(expected & match_terms) >= 4:
-        words.add(_MATCH_WORDS[0])
-        expected = expected - match_terms
+    if len(expected & _MATCH_TERMINALS) >= 4:
+        words.add(_MATCH_PHRASE)
+        expected = expected - _MATCH_TERMINALS
     for name in expected:
         if name in _TERMINAL_WORDS:
             words.add(_TERMINAL_WORDS[name])
@@ -77,8 +77,8 @@ def _describe_expected(expected: set[str] | frozenset[str]) -> str:
         else:
             words.add(name.lower())
     ordered = sorted(words)
-    if len(ordered) > 8:
-        ordered = [*ordered[:8], "..."]
+    if len(ordered) > 14:
+        ordered = [*ordered[:14], "..."]
     return ", ".join(ordered)
 
 
@@ -144,6 +144,9 @@ def _syntax_error(exc: UnexpectedInput, path: str, lines: list[str]) -> RuleSynt
             message = "unexpected end of file: a '}' is missing"
         elif hint is not None:
             message += f"; did you mean {hint!r}?"
+        elif accepted == {"_NL"}:
+            message += "; expected end of line (one statement per line: rules go on their own "
+            message += "lines inside { })"
         else:
             expected = _describe_expected(accepted)
             if expected:

@@ -1,33 +1,28 @@
 """Turn parse trees into the IR, resolving names and keeping every node's span.
 
 Statements are processed in file order; a name must be defined before it is used (as in nft).
-``include "file"`` is resolved relative to the including file and parsed in place. Every value
-token is classified here (address, port, rate, ...), so a bad value is reported at its own column.
+``include "file"`` is resolved relative to the including file and parsed in place. Values are
+classified by :class:`nfkit.dsl.values.ValueReader`, so a bad value is reported at its own column.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal, NamedTuple, NoReturn, cast
+from typing import Literal, cast
 
 from lark import Token, Tree
 
 from nfkit import ir
 from nfkit.dsl import names
 from nfkit.dsl.parser import parse_text
-from nfkit.errors import RuleSemanticError
+from nfkit.dsl.values import Item, ValueReader
 from nfkit.logprefix import DEFAULT_TAG
 from nfkit.span import Span
 
 #: Log rate used when a policy says ``log`` without ``rate``.
 DEFAULT_LOG_RATE = ir.Rate(10, "minute", 5)
-#: Burst used when a rate has no ``burst``.
-DEFAULT_BURST = 5
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}\*?\Z")
 _SYSCTL_KEY = re.compile(r"[a-z0-9_]+(\.[a-z0-9_-]+)+\Z")
 _SYSCTL_VALUE = re.compile(r"[A-Za-z0-9_.:-]+\Z")
 _LABEL = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -37,25 +32,14 @@ _COMMENT_MAX = 120
 _MAX_SET_NAME = 20
 
 
-class _Item(NamedTuple):
-    """One value token after ``$variable`` expansion (a tuple: made once per value, fast)."""
-
-    text: str
-    span: Span
-    kind: Literal["item", "string", "setref"]
-
-
-class _Builder:
+class _Builder(ValueReader):
     """Walks the statements of a policy and its includes, accumulating the IR."""
 
     def __init__(self, path: str, loader: Callable[[Path], str]) -> None:
+        super().__init__(path)
         self.root = path
         self.loader = loader
-        self.sources: dict[str, tuple[str, ...]] = {}
-        self.defines: dict[str, tuple[_Item, ...]] = {}
         self.sets: dict[str, ir.AddressSet] = {}
-        self.services: dict[str, tuple[ir.ServicePort, ...]] = {}
-        self.interfaces: dict[str, tuple[str, ...]] = {}
         self.chains: dict[ir.Hook, ir.Chain] = {}
         self.nat: list[ir.NatRule] = []
         self.sysctls: dict[str, ir.Sysctl] = {}
@@ -64,45 +48,6 @@ class _Builder:
         self.be_liberal = True
         self.override: ir.PmtudOverride | None = None
         self.include_stack: list[str] = []
-        self.path = path
-
-    # -- errors and places -----------------------------------------------------------------
-    def span(self, node: Token | Tree[Token]) -> Span:
-        """The place of a token, or of a tree from its first to its last token."""
-        if isinstance(node, Token):
-            return Span(self.path, node.line or 1, node.column or 1, node.end_line,
-                        node.end_column)
-        start = self.start(node)
-        last = _edge_token(node, -1)
-        if start is None or last is None:
-            return Span(self.path, 1, 1)
-        return Span(self.path, start[0], start[1], last.end_line, last.end_column)
-
-    def start(self, node: Token | Tree[Token]) -> tuple[int, int] | None:
-        """Line and column where a node starts, including keywords the tree leaves out."""
-        if isinstance(node, Token):
-            return node.line or 1, node.column or 1
-        for child in node.children:
-            if child is not None:
-                found = self.start(child)
-                break
-        else:
-            return None
-        if found is None:
-            return None
-        keyword = _LEADING_KEYWORD.get(node.data)
-        if keyword is not None:
-            lines = self.sources.get(self.path, ())
-            if 1 <= found[0] <= len(lines):
-                index = lines[found[0] - 1].rfind(keyword, 0, found[1] - 1)
-                if index >= 0:
-                    return found[0], index + 1
-        return found
-
-    def fail(self, message: str, span: Span) -> NoReturn:
-        lines = self.sources.get(span.path, ())
-        line = lines[span.line - 1] if 1 <= span.line <= len(lines) else None
-        raise RuleSemanticError(message, span, line)
 
     # -- files -----------------------------------------------------------------------------
     def run_file(self, text: str, path: str) -> None:
@@ -131,169 +76,11 @@ class _Builder:
             text = self.loader(target)
         except OSError as exc:
             self.fail(f"cannot include {name!r}: {exc.strerror or exc}", span)
+        except UnicodeDecodeError:
+            self.fail(f"cannot include {name!r}: not UTF-8 text", span)
         self.include_stack.append(key)
         self.run_file(text, key)
         self.include_stack.pop()
-
-    # -- values ------------------------------------------------------------------------------
-    def items(self, value: Tree[Token] | Token) -> tuple[_Item, ...]:
-        """Flatten a value (token, list, $variable) into items."""
-        if isinstance(value, Tree):
-            out: list[_Item] = []
-            for child in value.children:
-                if child is None:
-                    continue
-                out.extend(self.items(child))
-            return tuple(out)
-        if value.type == "LIST":
-            return self.list_items(value)
-        span = self.span(value)
-        if value.type == "VAR":
-            name = str(value)[1:]
-            if name not in self.defines:
-                self.fail(f"undefined variable ${name}", span)
-            return self.defines[name]
-        if value.type == "STRING":
-            return (_Item(str(value)[1:-1], span, "string"),)
-        if value.type == "SETREF":
-            return (_Item(str(value)[1:], span, "setref"),)
-        return (_Item(str(value), span, "item"),)
-
-    def list_items(self, token: Token) -> tuple[_Item, ...]:
-        """Split a ``{ ... }`` token into items, each with its own place."""
-        body = str(token)
-        out: list[_Item] = []
-        line = token.line or 1
-        line_start = -(token.column or 1) + 1  # offset in body where the current line starts
-        scanned = 0
-        path = self.path
-        for found in _LIST_ELEMENT.finditer(body, 1, len(body) - 1):
-            text = found.group()
-            if text[0] == "#":
-                continue
-            start = found.start()
-            newlines = body.count("\n", scanned, start)
-            if newlines:
-                line += newlines
-                line_start = body.rindex("\n", scanned, start) + 1
-            scanned = start
-            column = start - line_start + 1
-            span = Span(path, line, column, line, column + len(text))
-            first = text[0]
-            if first == "$":
-                name = text[1:]
-                if name not in self.defines:
-                    self.fail(f"undefined variable ${name}", span)
-                out.extend(self.defines[name])
-            elif first == "@":
-                out.append(_Item(text[1:], span, "setref"))
-            elif first == '"':
-                out.append(_Item(text[1:-1], span, "string"))
-            else:
-                out.append(_Item(text, span, "item"))
-        return tuple(out)
-
-    def name(self, token: Token, what: str) -> str:
-        text = str(token)
-        if not _NAME.match(text):
-            self.fail(f"{what} name {text!r} must start with a letter and hold only letters, "
-                      "digits and _", self.span(token))
-        return text
-
-    def network(self, item: _Item) -> ir.Network:
-        if item.kind != "item":
-            self.fail(f"expected an address, got {item.text!r}", item.span)
-        try:
-            return ipaddress.ip_network(item.text, strict=True)
-        except ValueError as exc:
-            if "host bits set" in str(exc):
-                fixed = ipaddress.ip_network(item.text, strict=False)
-                self.fail(f"{item.text!r} has host bits set; did you mean {fixed}?", item.span)
-            self.fail(f"{item.text!r} is not an IPv4 or IPv6 address or network", item.span)
-
-    def networks(self, items: tuple[_Item, ...]) -> tuple[ir.Network, ...]:
-        return tuple(self.network(item) for item in items)
-
-    def number(self, item: _Item, what: str, low: int, high: int) -> int:
-        if item.kind != "item" or not item.text.isdigit():
-            self.fail(f"expected {what} (a number), got {item.text!r}", item.span)
-        value = int(item.text)
-        if not low <= value <= high:
-            self.fail(f"{what} {value} is out of range {low}-{high}", item.span)
-        return value
-
-    def port_range(self, item: _Item, protocols: tuple[str, ...] | None) -> list[ir.PortRange]:
-        text = item.text
-        if item.kind == "item" and text.isdigit():
-            port = self.number(item, "port", 0, 65535)
-            return [ir.PortRange(port, port)]
-        if item.kind == "item" and _PORT_RANGE.fullmatch(text):
-            low_text, high_text = text.split("-")
-            low, high = int(low_text), int(high_text)
-            if not 0 <= low <= high <= 65535:
-                self.fail(f"port range {text!r} must be low-high within 0-65535", item.span)
-            return [ir.PortRange(low, high)]
-        entries = self.service_entries(item)
-        chosen = [e for e in entries if protocols is None or e.protocol in protocols]
-        if not chosen:
-            have = ", ".join(sorted({e.protocol for e in entries}))
-            want = "/".join(protocols or ())
-            self.fail(f"service {text!r} is {have}, not {want}", item.span)
-        return [port for entry in chosen for port in entry.ports]
-
-    def ports(
-        self, items: tuple[_Item, ...], protocols: tuple[str, ...] | None
-    ) -> tuple[ir.PortRange, ...]:
-        seen: dict[ir.PortRange, None] = {}
-        for item in items:
-            for port in self.port_range(item, protocols):
-                seen.setdefault(port, None)
-        return tuple(seen)
-
-    def service_entries(self, item: _Item) -> tuple[ir.ServicePort, ...]:
-        if item.text in self.services:
-            return self.services[item.text]
-        builtin = names.SERVICES.get(item.text)
-        if builtin is None:
-            self.fail(f"unknown service {item.text!r} (define it: service {item.text} = tcp "
-                      "PORT)", item.span)
-        entries = [
-            ir.ServicePort(proto, tuple(self.port_range(_Item(port, item.span, "item"), None)))
-            for proto, port in builtin
-        ]
-        return tuple(entries)
-
-    def rate(self, node: Tree[Token]) -> ir.Rate:
-        rate_token, burst_token = node.children
-        assert isinstance(rate_token, Token)
-        item = _Item(str(rate_token), self.span(rate_token), "item")
-        match = re.fullmatch(r"(\d+)/([a-z]+)", item.text)
-        if not match or match.group(2) not in names.RATE_UNITS:
-            self.fail(f"expected a rate such as 10/second or 5/minute, got {item.text!r}",
-                      item.span)
-        count = int(match.group(1))
-        if count < 1:
-            self.fail("a rate must be at least 1", item.span)
-        unit = cast(Literal["second", "minute", "hour", "day"], names.RATE_UNITS[match.group(2)])
-        burst = DEFAULT_BURST
-        if isinstance(burst_token, Token):
-            burst_item = _Item(str(burst_token), self.span(burst_token), "item")
-            burst = self.number(burst_item, "burst", 1, 1_000_000)
-        return ir.Rate(count, unit, burst)
-
-    def interfaces_of(self, items: tuple[_Item, ...]) -> tuple[str, ...]:
-        out: list[str] = []
-        for item in items:
-            if item.kind == "setref":
-                self.fail("an @set holds addresses, not interfaces", item.span)
-            if item.kind == "item" and item.text in self.interfaces:
-                out.extend(self.interfaces[item.text])
-                continue
-            if not _IFNAME.match(item.text):
-                self.fail(f"{item.text!r} is not an interface name (at most 15 characters; "
-                          "'*' only at the end)", item.span)
-            out.append(item.text)
-        return tuple(dict.fromkeys(out))
 
     # -- definitions -----------------------------------------------------------------------
     def defined(self, name: str) -> bool:
@@ -312,6 +99,9 @@ class _Builder:
         token, value = node.children
         assert isinstance(token, Token) and value is not None
         name = self.name(token, "set")
+        if name.startswith("nfk_"):
+            self.fail("set names starting with nfk_ are reserved for nfkit's own sets",
+                      self.span(token))
         if len(name) > _MAX_SET_NAME:
             self.fail(f"set name {name!r} is longer than {_MAX_SET_NAME} characters (ipset "
                       "names are short)", self.span(token))
@@ -539,7 +329,7 @@ class _Builder:
             case _:  # pragma: no cover - grammar and builder out of step
                 raise AssertionError(node.data)
 
-    def protocols(self, items: tuple[_Item, ...]) -> tuple[str, ...]:
+    def protocols(self, items: tuple[Item, ...]) -> tuple[str, ...]:
         out: list[str] = []
         for item in items:
             if item.text in names.PROTOCOLS:
@@ -588,7 +378,7 @@ class _Builder:
                 self.fail(f"unknown {keyword.value} type {item.text!r}", item.span)
             types.append(ir.IcmpType(number))
         if isinstance(code_token, Token):
-            code_item = _Item(code_token.value, self.span(code_token), "item")
+            code_item = Item(code_token.value, self.span(code_token), "item")
             if len(types) != 1:
                 self.fail("code needs exactly one type", code_item.span)
             if version == 4 and code_item.text in names.ICMP_CODES:
@@ -634,7 +424,7 @@ class _Builder:
         if per is None:
             self.fail("connection limits count per source: write 'limit connections N per "
                       "source'", span)
-        count = self.number(_Item(count_token.value, self.span(count_token), "item"),
+        count = self.number(Item(count_token.value, self.span(count_token), "item"),
                             "connection count", 1, 1_000_000)
         return ir.ConnLimit(count, span)
 
@@ -659,7 +449,7 @@ class _Builder:
                 self.matches(cast(list[Tree[Token]], match_nodes)), action, self.comment(span),
                 span))
 
-    def nat_target(self, item: _Item) -> tuple[ir.Network, ir.PortRange | None]:
+    def nat_target(self, item: Item) -> tuple[ir.Network, ir.PortRange | None]:
         text = item.text
         port_text: str | None = None
         if text.startswith("["):
@@ -669,12 +459,12 @@ class _Builder:
             text = host
         elif text.count(":") == 1:
             text, port_text = text.split(":")
-        network = self.network(_Item(text, item.span, "item"))
+        network = self.network(Item(text, item.span, "item"))
         if network.num_addresses != 1:
             self.fail(f"NAT needs one address, not the network {network}", item.span)
         port = None
         if port_text is not None:
-            ranges = self.port_range(_Item(port_text, item.span, "item"), ("tcp", "udp"))
+            ranges = self.port_range(Item(port_text, item.span, "item"), ("tcp", "udp"))
             port = ranges[0]
         return network, port
 
@@ -690,51 +480,9 @@ class _Builder:
             sysctls=tuple(self.sysctls.values()),
             be_liberal=self.be_liberal,
             pmtud_override=self.override,
+            log_rate=self.log_rate,
             sources=dict(self.sources),
         )
-
-
-_PORT_RANGE = re.compile(r"\d+-\d+")
-
-#: The keyword a tree starts with; lark leaves anonymous keywords out of the tree.
-_LEADING_KEYWORD = {
-    "log": "log",
-    "policy_log": "log",
-    "log_prefix": "prefix",
-    "log_rate": "rate",
-    "rate_limit": "limit",
-    "conn_limit": "limit",
-    "proto_match": "proto",
-    "service_match": "service",
-    "ct_state_match": "ct",
-    "ct_status_match": "ct",
-    "family_match": "family",
-    "chain_policy": "policy",
-    "snat": "snat",
-    "dnat": "dnat",
-    "set_def": "set",
-    "sysctl": "sysctl",
-    "pmtud_override": "pmtud",
-    "interface_def": "interface",
-    "zone_def": "zone",
-}
-
-#: An element of a ``{ list }``: a quoted string, a comment (skipped) or a bare word.
-_LIST_ELEMENT = re.compile(r'"[^"\n]*"|#[^\n]*|[^\s,#"{}]+')
-
-
-def _edge_token(node: Tree[Token], index: int) -> Token | None:
-    """The first (``index=0``) or last (``-1``) token under ``node``."""
-    children = node.children if index == 0 else node.children[::-1]
-    for child in children:
-        if child is None:
-            continue
-        if isinstance(child, Token):
-            return child
-        found = _edge_token(child, index)
-        if found is not None:
-            return found
-    return None
 
 
 def _read(path: Path) -> str:

@@ -187,6 +187,7 @@ def validate(policy: ir.Policy) -> tuple[Diagnostic, ...]:
                        chain.policy_log.span)
         for rule in chain.rules:
             _check_matches(policy, rule.matches, rule.span)
+            _check_interfaces(policy, chain.hook, rule.matches)
             if rule.log is not None:
                 _check_log(policy, chain.hook, rule.verdict, rule.log, rule.log.label,
                            rule.log.span)
@@ -210,14 +211,24 @@ def validate(policy: ir.Policy) -> tuple[Diagnostic, ...]:
     for sysctl in policy.sysctls:
         if sysctl.key == "net.ipv4.tcp_window_scaling" and sysctl.value == "0":
             warnings.append(Diagnostic(
-                "disabling TCP window scaling caps every TCP connection at 64 KiB in flight "
-                "(about 5 Mbit/s at 100 ms round trip); fix the middlebox or keep "
-                "be_liberal on instead", sysctl.span))
+                "disabling TCP window scaling costs throughput: every TCP connection is capped "
+                "at 64 KiB in flight (about 5 Mbit/s at 100 ms round trip); keep it on and "
+                "let be_liberal cope with the middlebox instead", sysctl.span))
     if policy.pmtud_override is not None:
         warnings.append(Diagnostic(
             "pmtud override: nfkit does not accept ICMP fragmentation-needed, packet-too-big "
             "and neighbour discovery for you; this policy must", policy.pmtud_override.span))
     return tuple(warnings)
+
+
+def _check_interfaces(policy: ir.Policy, hook: ir.Hook, matches: tuple[ir.Match, ...]) -> None:
+    """input packets have no output interface, output packets no input interface."""
+    wrong = {ir.Hook.INPUT: "oif", ir.Hook.OUTPUT: "iif"}.get(hook)
+    for match in matches:
+        if isinstance(match, ir.InterfaceMatch) and match.direction == wrong:
+            side = "input" if wrong == "iif" else "output"
+            raise _fail(policy, f"packets in the {hook} chain have no {side} interface: "
+                        f"'{wrong}' never matches there", match.span)
 
 
 def _check_nat(policy: ir.Policy, nat: ir.NatRule) -> None:

@@ -1,16 +1,21 @@
 """Netfilter LOG lines to :class:`~nfkit.logs.record.LogRecord`.
 
 The kernel's formatter (``net/netfilter/nf_log_syslog.c``) writes ``PREFIXIN=.. OUT=.. `` and
-then one field after another, each followed by a space. Two readers share the work:
+then one field after another, each followed by a space. Three readers share the work, tried in
+this order:
 
-* a compiled regular expression for the common shapes (IPv4/IPv6 TCP, UDP, ICMP without a
-  quoted packet), which does one match per line and converts the groups in place;
+* a line-level regular expression for the common shapes (classic syslog, RFC 3339 or dmesg
+  wrapper around an IPv4/IPv6 TCP, UDP or ICMP-without-quoted-packet message): one match per
+  line; the parts that repeat between lines are converted once and cached;
+* the same for a message whose wrapper :class:`~nfkit.logs.wrappers.Unwrapper` removed (ulogd,
+  journal JSON, OpenWrt, caller ids, ...);
 * a token reader for everything else: ICMP errors with the offending packet in ``[...]`` (read
   into ``inner`` without touching the outer fields), fragments, ``INCOMPLETE [N bytes]``, IPv6
   extension headers in ``OPT ( ... )``, bridge ``PHYSIN``, ``MACSRC``/``MACDST``, ARP, AH/ESP,
   lines cut at the kernel's ~1 KiB limit, ulogd's variations.
 
-Both give equal records for the lines the fast one accepts (tests check that).
+All give equal records for the lines the quicker ones accept (tests check that); a quicker
+reader returns None rather than guess, and the next one decides.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ from nfkit.logs.wrappers import _FACILITY_NAME, Unwrapper
 
 __all__ = [
     "KERNEL_LINE_MAX",
-    "TRUNCATION_LENGTH", "RecordStream", "iter_records", "parse_line", "parse_message"]
+    "TRUNCATION_LENGTH",
+    "RecordStream",
+    "iter_records",
+    "parse_line",
+    "parse_message",
+]
 
 #: A kernel message (prefix included) at least this long may have been cut by the kernel: it is
 #: marked truncated when it does not end in a space, or ends inside ``OPT (``/``[...]``, or
@@ -264,8 +274,9 @@ _LINE = re.compile(
     r"(?:Z|[+-][0-9][0-9]:?[0-9][0-9])?) ([^\s\[]\S*) kernel: "
     r"|(?=\[ *[0-9]+\.[0-9]+\] " + _NO_CALLER + r"(?![^\s\[]\S* (?:[a-z0-9]+\.[a-z]+ )?kernel:)))"
     r"(?:\[ *([0-9]+\.[0-9]+)\] )?" + _NO_CALLER
-    + r"(.*?IN=[^ ]* OUT=[^ ]* (?:MAC=[^ ]* )?SRC=[^ ]+ DST=[^ ]+ "
-    r"LEN=[0-9]+ (?:TOS=0x[^ ]+ PREC=0x[^ ]+ TTL=[0-9]+|TC=[0-9]+ HOPLIMIT=[0-9]+)) "
+    # the prefix runs to the first "IN=" (unrolled: quicker than a lazy ".*?")
+    + r"([^I]*(?:I(?!N=)[^I]*)*IN=[^ ]* OUT=[^ ]* (?:MAC=[^ ]* )?SRC=[^ ]+ DST=[^ ]+) "
+    r"(LEN=[0-9]+ (?:TOS=0x[^ ]+ PREC=0x[^ ]+ TTL=[0-9]+|TC=[0-9]+ HOPLIMIT=[0-9]+)) "
     r"(?:ID=([0-9]+) ((?:CE |DF |MF )*)|FLOWLBL=([0-9]+) )"
     r"PROTO=(?:TCP SPT=([0-9]+) DPT=([0-9]+) (?:SEQ=([0-9]+) ACK=([0-9]+) )?"
     r"(WINDOW=[0-9]+ RES=0x[0-9a-f][0-9a-f] (?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN|AE) )*)"
@@ -275,43 +286,55 @@ _LINE = re.compile(
     r"(?:UID=([0-9]+) GID=([0-9]+) )?(?:MARK=0x([0-9a-f]+) )?"
 )
 _NET_PART = re.compile(
-    r"(.*?)IN=([^ ]*) OUT=([^ ]*) (?:MAC=([^ ]*) )?SRC=([^ ]+) DST=([^ ]+) LEN=([0-9]+) "
-    r"(?:TOS=0x(..) PREC=0x(..) TTL=([0-9]+)|TC=([0-9]+) HOPLIMIT=([0-9]+))",
-    re.DOTALL,
+    r"(.*?)IN=([^ ]*) OUT=([^ ]*) (?:MAC=([^ ]*) )?SRC=([^ ]+) DST=([^ ]+)", re.DOTALL
 )
-#: LogRecord arguments 4..17 (prefix .. tos) decided by the "net" part, or None if unreadable.
+_IP_PART = re.compile(
+    r"LEN=([0-9]+) (?:TOS=0x(..) PREC=0x(..) TTL=([0-9]+)|TC=([0-9]+) HOPLIMIT=([0-9]+))"
+)
+#: LogRecord arguments 4..14 (prefix .. dst) decided by the "net" part, or None if unreadable.
 _NetArgs = tuple[Any, ...]
 _NET_CACHE: dict[str, _NetArgs | None] = {}
+#: (family, (length, ttl, tos)) from the "ip" part, or None if unreadable.
+_IP_CACHE: dict[str, tuple[int, tuple[int, int, int]] | None] = {}
 _TCP_CACHE: dict[str, tuple[frozenset[str], int]] = {}
 _ICMP_CACHE: dict[str, tuple[str, int, int, int] | None] = {}
 
 
 def _net_part(text: str) -> _NetArgs | None:
-    """The LogRecord arguments from prefix to TOS for a line's "net" part (cached)."""
+    """The LogRecord arguments from prefix to DST for a line's "net" part (cached)."""
     if len(_NET_CACHE) >= _CACHE_LIMIT:
         _NET_CACHE.clear()
     value: _NetArgs | None = None
     match = _NET_PART.fullmatch(text)
     if match is not None:
-        prefix, iin, out, mac, src, dst, length, tos, prec, ttl, tc, hop = match.groups()
+        prefix, iin, out, mac, src, dst = match.groups()
         try:
             src_addr, dst_addr = _address(src), _address(dst)
         except ValueError:
             src_addr = None
-        family = 4 if tos is not None else 6
-        if (
-            src_addr is not None
-            and src_addr.version == dst_addr.version == family
-            and (tos is None or (tos in _HEX2 and prec in _HEX2))
-        ):
+        if src_addr is not None and src_addr.version == dst_addr.version:
             mac_dst, mac_src, ethertype = _NO_MAC if mac is None else _mac_header(mac)
             value = (
                 _clean_prefix(prefix), iin or None, out or None, None, None,
-                mac_dst, mac_src, ethertype, family, src_addr, dst_addr, int(length),
-                int(ttl if tos is not None else hop),
-                _HEX2[tos] | _HEX2[prec] if tos is not None else int(tc),
+                mac_dst, mac_src, ethertype, src_addr.version, src_addr, dst_addr,
             )  # fmt: skip
     _NET_CACHE[text] = value
+    return value
+
+
+def _ip_part(text: str) -> tuple[int, tuple[int, int, int]] | None:
+    """(family, (length, TTL or hop limit, TOS or traffic class)) from the "ip" part (cached)."""
+    if len(_IP_CACHE) >= _CACHE_LIMIT:
+        _IP_CACHE.clear()
+    value: tuple[int, tuple[int, int, int]] | None = None
+    match = _IP_PART.fullmatch(text)
+    if match is not None:
+        length, tos, prec, ttl, tc, hop = match.groups()
+        if tos is None:
+            value = (6, (int(length), int(hop), int(tc)))
+        elif tos in _HEX2 and prec in _HEX2:
+            value = (4, (int(length), int(ttl), _HEX2[tos] | _HEX2[prec]))
+    _IP_CACHE[text] = value
     return value
 
 
@@ -343,6 +366,7 @@ def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
     """Build :func:`_fast_line` with everything it uses bound as closure variables."""
     match_line = _LINE.fullmatch
     nets = _NET_CACHE
+    ips = _IP_CACHE
     tcps = _TCP_CACHE
     icmps = _ICMP_CACHE
     flag_sets = _FLAG_SETS
@@ -363,13 +387,17 @@ def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
         if match is None:
             return None
         (
-            header, iso, iso_host, up, net, ip_id, ipflags, flow, tspt, tdpt, seq, ack, tcp,
+            header, iso, iso_host, up, net, ip, ip_id, ipflags, flow, tspt, tdpt, seq, ack, tcp,
             udp, uspt, udpt, icmp, iid, iseq, uid, gid, mark,
         ) = match.groups()  # fmt: skip
         host: str | None
+        # Caches are read with try/except, not "in" then "[]": one lookup, and a cache cleared
+        # by another thread in between only costs a recomputation.
         if header is not None:
-            headers = unwrapper.header_cache
-            head = headers[header] if header in headers else unwrapper.syslog_header(header)
+            try:
+                head = unwrapper.header_cache[header]
+            except KeyError:
+                head = unwrapper.syslog_header(header)
             if head is None:
                 return None
             timestamp, host = head
@@ -379,40 +407,58 @@ def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
             timestamp, host = unwrapper.iso_time(iso), iso_host
         else:
             timestamp = host = None
-        net_args = nets[net] if net in nets else _net_part(net)
-        if net_args is None:
+        try:
+            net_args = nets[net]
+        except KeyError:
+            net_args = _net_part(net)
+        try:
+            ip_part = ips[ip]
+        except KeyError:
+            ip_part = _ip_part(ip)
+        if net_args is None or ip_part is None or ip_part[0] != net_args[8]:
             return None
+        ip_args = ip_part[1]
         if len(raw) >= limit and len(raw) - match.start(5) >= limit:
             return None  # maybe cut by the kernel: the token reader judges
         if ip_id is not None:
-            ip_head: tuple[Any, ...] = (
-                int(ip_id), None,
-                flag_sets[ipflags] if ipflags in flag_sets else _flag_set(ipflags), None,
-            )  # fmt: skip
+            try:
+                ip_flags = flag_sets[ipflags]
+            except KeyError:
+                ip_flags = _flag_set(ipflags)
+            ip_head: tuple[Any, ...] = (int(ip_id), None, ip_flags, None)
         else:
             ip_head = (None, int(flow), empty, None)
         uptime = None if up is None else float(up)
         if tcp is not None:
+            try:
+                tcp_args = tcps[tcp]
+            except KeyError:
+                tcp_args = _tcp_part(tcp)
             return record(  # type: ignore[call-arg]
-                raw, timestamp, host, uptime, *net_args, *ip_head, "TCP", int(tspt), int(tdpt),
-                *(tcps[tcp] if tcp in tcps else _tcp_part(tcp)),
+                raw, timestamp, host, uptime, *net_args, *ip_args, *ip_head,
+                "TCP", int(tspt), int(tdpt),
+                *tcp_args,
                 None if seq is None else int(seq), None if ack is None else int(ack), *tail7,
                 None if uid is None else int(uid), None if gid is None else int(gid),
                 None if mark is None else int(mark, 16), False,
             )  # fmt: skip
         if udp is not None:
             return record(  # type: ignore[call-arg]
-                raw, timestamp, host, uptime, *net_args, *ip_head, udp, int(uspt), int(udpt),
+                raw, timestamp, host, uptime, *net_args, *ip_args, *ip_head,
+                udp, int(uspt), int(udpt),
                 *tail11, None if uid is None else int(uid), None if gid is None else int(gid),
                 None if mark is None else int(mark, 16), False,
             )  # fmt: skip
-        icmp_part = icmps[icmp] if icmp in icmps else _icmp_part(icmp)
+        try:
+            icmp_part = icmps[icmp]
+        except KeyError:
+            icmp_part = _icmp_part(icmp)
         if icmp_part is None or icmp_part[3] != net_args[8]:
             return None
         proto, icmp_type, icmp_code, _family = icmp_part
         return record(  # type: ignore[call-arg]
-            raw, timestamp, host, uptime, *net_args, *ip_head, proto, None, None, None, None,
-            None, None, icmp_type, icmp_code,
+            raw, timestamp, host, uptime, *net_args, *ip_args, *ip_head,
+            proto, None, None, None, None, None, None, icmp_type, icmp_code,
             None if iid is None else int(iid), None if iseq is None else int(iseq),
             None, None, None,
             None if uid is None else int(uid), None if gid is None else int(gid),
@@ -433,7 +479,11 @@ _ICMP_QUOTING: dict[int, frozenset[int]] = {
 
 
 # -- the token reader ----------------------------------------------------------------------------
-_HEADER = re.compile(r"(?P<prefix>.*?)IN=(?P<iin>\S*) OUT=(?P<out>\S*)(?: |\Z)", re.DOTALL)
+# Interface names are at most 15 characters on Linux; the bound keeps a line made of many "IN="
+# linear (each candidate is tried over a bounded stretch, not to the end of the line).
+_HEADER = re.compile(
+    r"(?P<prefix>.*?)IN=(?P<iin>\S{0,64}) OUT=(?P<out>\S{0,64})(?: |\Z)", re.DOTALL
+)
 _TCP_FLAGS = frozenset({"CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN", "AE"})
 _IP_FLAGS = frozenset({"CE", "DF", "MF"})
 _ARP_ETHERTYPE = 0x0806
@@ -798,7 +848,9 @@ class RecordStream:
                     self.malformed += 1
                     if self.strict:
                         raise LogFormatError(
-                            f"unreadable packet log line: {exc}", lineno, self.name
+                            f"unreadable packet log line ({exc}): {_excerpt(raw)}",
+                            lineno,
+                            self.name,
                         ) from None
                     continue
                 if record is None:
@@ -806,7 +858,9 @@ class RecordStream:
                         self.skipped += 1
                         if self.strict:
                             raise LogFormatError(
-                                "not a netfilter packet log line", lineno, self.name
+                                f"not a netfilter packet log line: {_excerpt(raw)}",
+                                lineno,
+                                self.name,
                             )
                     continue
                 records += 1
@@ -818,6 +872,11 @@ class RecordStream:
 
 
 _CHUNK = 1 << 20
+
+
+def _excerpt(line: str, width: int = 60) -> str:
+    """The start of ``line`` for an error message, quoted."""
+    return repr(line if len(line) <= width else line[:width] + "...")
 
 
 def _open_lines(source: str | os.PathLike[str]) -> Iterator[str]:

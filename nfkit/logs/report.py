@@ -13,6 +13,7 @@ import math
 import os
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,11 +256,20 @@ def render_html(
     trend: Trend | None = None,
     title: str = "nfkit firewall summary",
     templates: str | Path | None = None,
+    template: str = "report/summary.html.j2",
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """One self-contained HTML page; log-derived strings are escaped by jinja2 autoescape."""
+    """One self-contained HTML page; log-derived strings are escaped by jinja2 autoescape.
+
+    ``template`` may extend ``report/summary.html.j2`` (block ``fleet``) with ``extra`` values.
+    """
     data = summary.to_dict(complete=False)
-    template = _environment(templates).get_template("report/summary.html.j2")
-    return template.render(
+    try:
+        page = _environment(templates).get_template(template)
+    except jinja2.TemplateNotFound as exc:
+        raise ConfigError(f"report template {exc.name!r} not found") from None
+    return page.render(
+        **(extra or {}),
         title=title,
         data=data,
         chart=chart(summary),

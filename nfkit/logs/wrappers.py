@@ -140,6 +140,7 @@ class Unwrapper:
             self._reference = datetime.now()
             self._reference_at = time.monotonic()
             cache.clear()
+            self.header_cache.clear()  # its dates were placed with the old reference
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         month = MONTHS[match["mon"]]
@@ -193,7 +194,12 @@ class Unwrapper:
         return value
 
     def iso_time(self, stamp: str) -> datetime | None:
-        """The datetime of an RFC 3339 timestamp (None if it is not one), cached."""
+        """The datetime of an RFC 3339 timestamp (None if it is not one), cached per second."""
+        if "." in stamp:  # sub-second stamps hardly repeat: caching them costs more than it saves
+            try:
+                return datetime.fromisoformat(stamp)
+            except ValueError:
+                return None
         try:
             return self._iso_cache[stamp]
         except KeyError:

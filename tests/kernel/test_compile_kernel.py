@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from netlab import Lab
 
 from nfkit.compiler import compile_policy
+from nfkit.errors import SourceError
 
 pytestmark = pytest.mark.kernel
 
@@ -105,12 +107,18 @@ def _is_ptb_accept(expr: list[dict[str, Any]]) -> bool:
         for proto, field, right in _matches(expr))
 
 
-def test_loaded_ruleset_accepts_frag_needed_before_the_invalid_drop(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    ("example", "chains"),
+    [("web-server", ("input",)), ("router-nat", ("input", "forward")), ("bastion", ("output",))],
+)
+def test_loaded_ruleset_accepts_frag_needed_before_the_invalid_drop(
+    lab: Lab, example: str, chains: tuple[str, ...]
+) -> None:
     ns = lab.netns("order")
-    text = compile_policy(REPO / "rules" / "web-server.nfk", "nftables", "ruleset").text
+    text = compile_policy(REPO / "rules" / f"{example}.nfk", "nftables", "ruleset").text
     lab.nft(ns, text)
     listing = json.loads(lab.run(ns, "nft", "-j", "list", "ruleset").stdout)
-    for chain in ("input", "output"):
+    for chain in chains:
         rules = _rules(listing, chain)
         frag = next(i for i, e in enumerate(rules) if _is_frag_needed_accept(e))
         ptb = next(i for i, e in enumerate(rules) if _is_ptb_accept(e))
@@ -274,3 +282,102 @@ def test_frag_needed_for_an_unknown_flow_gets_through(lab: Lab) -> None:
                                    "nftables", "ruleset", path="c.nfk").text)
     logged = send_and_log(control_tag)
     assert logged and "PROTO=ICMP TYPE=3 CODE=4" in logged[0]
+
+
+def test_random_policies_pass_the_kernels_checks(lab: Lab) -> None:
+    from policy_fuzz import random_policy
+
+    ns = lab.netns("fuzz")
+    rng = random.Random(4)
+    checked = 0
+    while checked < 40:
+        text = random_policy(rng)
+        try:
+            nft = compile_policy(text, "nftables", "ruleset", path="fuzz.nfk")
+            ipt = compile_policy(text, "iptables", "ruleset", path="fuzz.nfk")
+        except SourceError:
+            continue
+        checked += 1
+        _check(lab.run(ns, "nft", "-c", "-f", "-", input=nft.text, check=False), "nft -c\n" + text)
+        lab.run(ns, "ipset", "restore", input=ipt.rulesets["ipset"])
+        for family, tool in (("ipv4", "iptables-restore"), ("ipv6", "ip6tables-restore")):
+            proc = lab.run(ns, tool, "--test", "--noflush", input=ipt.rulesets[family],
+                           check=False)
+            _check(proc, f"{tool} --test\n{text}")
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_per_source_rate_limit_drops_the_excess(lab: Lab, backend: str, tmp_path: Path) -> None:
+    server = lab.netns("lim")
+    client = lab.netns("flood")
+    lab.veth(server, "eth0", client, "eth0")
+    lab.addr(server, "eth0", "10.97.0.1/24")
+    lab.addr(client, "eth0", "10.97.0.2/24")
+    policy = (f"log tag {lab.tag}\ninput policy drop {{\n"
+              "    icmp type echo-request limit rate 1/minute burst 3 per source log accept\n}\n")
+    script = tmp_path / "load.sh"
+    script.write_text(compile_policy(policy, backend, path="lim.nfk").text)  # type: ignore[arg-type]
+    _check(lab.run(server, "sh", str(script), check=False), "the script")
+    # Each ping is its own conntrack flow (a new ICMP id): established flows are accepted
+    # before any rule, so a limit counts new flows.
+    pings = lab.run(client, "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do "
+                    "ping -c 1 -W 1 10.97.0.1 >/dev/null && echo ok; done", check=False)
+    assert pings.stdout.count("ok") == 3, pings.stdout  # the burst, then nothing this minute
+    logged = [line for line in lab.kernel_log(wait_for=5) if f"{lab.tag}:input:drop:limit" in line]
+    assert len(logged) == 5
+
+
+_ROUTER = """\
+log tag {tag}
+interface wan = wan0
+zone lan = {{ lan0 }}
+sysctl net.ipv4.ip_forward = 1
+
+input policy drop {{
+}}
+forward policy drop log {{
+    iif lan oif wan accept
+    iif wan ct status dnat tcp dport 80 accept
+}}
+nat {{
+    oif wan saddr 10.96.1.0/24 masquerade
+    iif wan tcp dport 8080 dnat to 10.96.1.2:80
+}}
+"""
+
+_FETCH = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+print(s.recv(64).decode(errors="replace").splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_port_forwarding_through_a_compiled_router(
+    lab: Lab, backend: str, tmp_path: Path
+) -> None:
+    client, router, server = lab.netns("cli"), lab.netns("gw"), lab.netns("web")
+    lab.veth(client, "eth0", router, "wan0")
+    lab.veth(router, "lan0", server, "eth0")
+    lab.addr(client, "eth0", "198.51.100.2/24")
+    lab.addr(router, "wan0", "198.51.100.1/24")
+    lab.addr(router, "lan0", "10.96.1.1/24")
+    lab.addr(server, "eth0", "10.96.1.2/24")
+    lab.run(server, "ip", "route", "add", "default", "via", "10.96.1.1")
+    lab.spawn(server, "python3", "-m", "http.server", "80", "--bind", "10.96.1.2")
+    script = tmp_path / "router.sh"
+    script.write_text(compile_policy(_ROUTER.format(tag=lab.tag), backend,  # type: ignore[arg-type]
+                                     path="router.nfk").text)
+    run = lab.run(router, "sh", str(script), check=False)
+    _check(run, "the router script")
+    assert "net.ipv4.ip_forward = 1" in run.stdout
+    for _ in range(50):  # the web server needs a moment to listen (asked from the router)
+        if lab.run(router, "python3", "-c", _FETCH, "10.96.1.2", "80", check=False).returncode == 0:
+            break
+        lab.run(router, "sleep", "0.1")
+    fetched = lab.run(client, "python3", "-c", _FETCH, "198.51.100.1", "8080", check=False)
+    assert fetched.stdout.startswith("HTTP/1.0 200"), fetched.stderr
+    # Port 80 itself is not forwarded: the router's input policy drops it.
+    direct = lab.run(client, "python3", "-c", _FETCH, "198.51.100.1", "80", check=False)
+    assert direct.returncode != 0
