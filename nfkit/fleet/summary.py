@@ -99,7 +99,7 @@ def merge_summaries(parts: Sequence[Summary], config: SummaryConfig | None = Non
     if not parts:
         return Summary(config)
     result = Summary(parts[0].config)
-    for part in parts[:-1]:
+    for part in parts:
         result.merge(part)
     return result
 
@@ -110,7 +110,7 @@ def combine(parts: Sequence[FleetSummary]) -> FleetSummary:
         raise ValueError("nothing to combine")
     hosts: dict[str, list[Summary]] = {}
     segments: dict[str, str | None] = {}
-    for part in parts[:-1]:
+    for part in parts:
         for host, summary in part.hosts.items():
             hosts.setdefault(host, []).append(summary)
         segments.update(part.segments)
