@@ -76,14 +76,15 @@ def test_dask_equals_single_process(client: object, logs: list[Path], engine: st
 
 
 def test_partitions_run_on_several_worker_processes(client: object, logs: list[Path]) -> None:
-    from nfkit.fleet.partition import plan_partitions
+    from nfkit.fleet.partition import group_partitions, plan_partitions
 
-    partitions = plan_partitions(logs, 64 << 10)
-    assert len(partitions) >= 6
+    partitions = plan_partitions(logs, 16 << 10)
+    groups = group_partitions(partitions, 3 * fleet_dask.TASKS_PER_THREAD)
+    assert len(partitions) > len(groups) == 12
     with distributed.get_task_stream(client) as stream:
-        summarize_on_dask(logs, client, CONFIG, partition_bytes=64 << 10)
-    tasks = [t for t in stream.data if str(t["key"]).startswith("summarize_partition")]
-    assert len(tasks) == len(partitions)
+        summarize_on_dask(logs, client, CONFIG, partition_bytes=16 << 10)
+    tasks = [t for t in stream.data if str(t["key"]).startswith("summarize_partitions-")]
+    assert len(tasks) == len(groups)
     assert len({t["worker"] for t in tasks}) >= 2
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nfkit.errors import ConfigError
 from nfkit.fleet.dask import summarize_partition
-from nfkit.fleet.partition import Partition, plan_partitions, read_partition
+from nfkit.fleet.partition import Partition, group_partitions, plan_partitions, read_partition
 from nfkit.fleet.summary import merge_summaries
 from nfkit.logs.aggregate import Summary
 from nfkit.logs.state import read_whole
@@ -114,3 +114,15 @@ def test_partition_summaries_merge_to_the_whole_file(tmp_path: Path) -> None:
     merged = merge_summaries([summarize_partition(p, CONFIG) for p in parts])
     assert merged == whole
     assert merged.lines == whole.lines == 3003
+
+
+@given(sizes=st.lists(st.integers(1, 1000), min_size=1, max_size=60), groups=st.integers(1, 20))
+def test_groups_keep_order_and_cover_every_partition(sizes: list[int], groups: int) -> None:
+    bounds = list(itertools.accumulate([0, *sizes]))
+    parts = [Partition("/x", a, b) for a, b in itertools.pairwise(bounds)]
+    grouped = group_partitions(parts, groups)
+    assert [p for group in grouped for p in group] == parts
+    assert all(grouped) and len(grouped) <= groups
+    if len(set(sizes)) == 1:
+        assert len(grouped) == min(groups, len(parts))
+        assert max(map(len, grouped)) - min(map(len, grouped)) <= 1

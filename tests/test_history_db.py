@@ -24,7 +24,7 @@ from pgserver import PgServer, postgres_required
 from nfkit.cli import main
 from nfkit.errors import ConfigError, StateError
 from nfkit.logs.aggregate import Summary, SummaryConfig, summarize_records
-from nfkit.logs.history import SCHEMA_VERSION, History, parse_url
+from nfkit.logs.history import SCHEMA_VERSION, History, content_key, parse_url
 from nfkit.logs.record import LogRecord
 from nfkit.logs.segment import Segment
 
@@ -219,6 +219,12 @@ def test_record_replaces_and_filters(db_url: str) -> None:
         assert [(r.host, r.run_key) for r in recent] == [("b", "r1"), ("b", "r2")]
         until = history.runs(until=(T0 + timedelta(days=1)).timestamp())
         assert {r.run_key for r in until} == {"r0"}
+
+
+def test_content_key_is_the_same_for_the_same_input() -> None:
+    assert content_key(host_summary(1, 2)) == content_key(host_summary(1, 2))
+    assert content_key(host_summary(1, 2)) != content_key(host_summary(1, 2, extra=1))
+    assert content_key(Summary()).startswith("content-")
 
 
 # -- 50 concurrent writers ----------------------------------------------------------------------

@@ -8,13 +8,12 @@ import re
 import signal
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from nfkit.errors import ConfigError, NfkitError
 from nfkit.logs.aggregate import Summary, SummaryConfig
-from nfkit.logs.history import History, parse_url
+from nfkit.logs.history import History, content_key, parse_url
 from nfkit.logs.report import FORMATS, render
 from nfkit.logs.segment import Segment, discover
 from nfkit.logs.state import IncrementalReader, LogState, atomic_write, locked, read_whole
@@ -200,13 +199,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name in files:
             summary.add_lines(read_whole(name), since=since)
-        _report(summary, args, uuid.uuid4().hex, started)
+        # Whole files read again: the same input gives the same summary, hence the same row.
+        _report(summary, args, None, started)
     return 0
 
 
-def _report(summary: Summary, args: argparse.Namespace, run_key: str, started: float) -> None:
+def _report(
+    summary: Summary, args: argparse.Namespace, run_key: str | None, started: float
+) -> None:
     if not (args.quiet_if_empty and summary.records == 0):
         emit(render(summary, args.format), args.output)
     if args.db:
         with History(args.db) as history:
-            history.record(run_key, summary, started, host=args.host)
+            history.record(run_key or content_key(summary), summary, started, host=args.host)

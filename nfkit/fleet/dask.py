@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from nfkit.errors import ConfigError, NfkitError
 from nfkit.fleet.fleetfile import Fleet
-from nfkit.fleet.partition import DEFAULT_PARTITION_BYTES, Partition, plan_partitions
+from nfkit.fleet.partition import (
+    DEFAULT_PARTITION_BYTES,
+    Partition,
+    group_partitions,
+    plan_partitions,
+)
 from nfkit.fleet.partition import read_partition as _read_partition
 from nfkit.fleet.partition import read_partition_bytes as _read_partition_bytes
 from nfkit.fleet.summary import FleetSummary, combine, merge_summaries, summarize_by_host
@@ -47,10 +52,16 @@ __all__ = [
     "summarize_on_dask",
     "summarize_partition",
     "summarize_partition_by_host",
+    "summarize_partitions",
+    "summarize_partitions_by_host",
 ]
 
 #: Partial summaries merged by one task (a tree of this fan-in: 64 partitions -> 8 -> 1).
 FAN_IN = 8
+#: Tasks per worker thread: partitions are grouped into this many runs per thread, so that
+#: 50 small host files do not ship and merge 50 partial summaries, while the load still
+#: balances when one worker is slower.
+TASKS_PER_THREAD = 4
 #: Seconds to wait for the scheduler to answer.
 CONNECT_TIMEOUT = 10
 
@@ -107,6 +118,33 @@ def summarize_partition_by_host(
     return summarize_by_host(_read_partition(partition), config, fleet, since)
 
 
+def summarize_partitions(
+    partitions: Sequence[Partition],
+    config: SummaryConfig,
+    since: datetime | None = None,
+    reference: datetime | None = None,
+    engine: str = "auto",
+) -> Summary:
+    """Summarise a run of partitions in order, merged into one summary (a worker task)."""
+    result = Summary(config)
+    for partition in partitions:
+        result.merge(summarize_partition(partition, config, since, reference, engine))
+    return result
+
+
+def summarize_partitions_by_host(
+    partitions: Sequence[Partition],
+    config: SummaryConfig,
+    fleet: Fleet | None = None,
+    since: datetime | None = None,
+) -> FleetSummary:
+    """Summarise a run of partitions per host, in order (a worker task)."""
+    result = FleetSummary(config)
+    for partition in partitions:
+        result.update(summarize_partition_by_host(partition, config, fleet, since))
+    return result
+
+
 @contextmanager
 def _client(scheduler: str | Client) -> Iterator[Client]:
     """Use the given client, or connect to the scheduler address and close afterwards."""
@@ -156,7 +194,9 @@ def _run(
 ) -> T:
     with _client(client_or_address) as client:
         try:
-            futures = [client.submit(task, part, pure=False, **kwargs) for part in partitions]
+            threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
+            groups = group_partitions(partitions, threads * TASKS_PER_THREAD)
+            futures = [client.submit(task, group, pure=False, **kwargs) for group in groups]
             result: T = _reduce(client, futures, merge)
         except NfkitError:
             raise
@@ -212,7 +252,7 @@ def summarize_on_dask(
     return _run(
         scheduler_address_or_client,
         partitions,
-        summarize_partition,
+        summarize_partitions,
         _merge_list,
         config=config,
         since=since,
@@ -244,7 +284,7 @@ def summarize_fleet_on_dask(
     return _run(
         scheduler_address_or_client,
         partitions,
-        summarize_partition_by_host,
+        summarize_partitions_by_host,
         combine,
         config=config,
         fleet=fleet,

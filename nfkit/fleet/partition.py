@@ -20,7 +20,7 @@ import gzip
 import itertools
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -30,6 +30,7 @@ from nfkit.errors import ConfigError
 __all__ = [
     "DEFAULT_PARTITION_BYTES",
     "Partition",
+    "group_partitions",
     "plan_partitions",
     "read_partition",
     "read_partition_bytes",
@@ -119,6 +120,40 @@ def plan_partitions(
             out += split_file(str(path.resolve()), partition_bytes)
         except OSError as exc:
             raise ConfigError(f"{name}: cannot read log: {exc.strerror or exc}") from None
+    return out
+
+
+#: A gzip'ed log is about this many times larger once decompressed (for grouping only).
+_GZIP_RATIO = 8
+
+
+def _weight(partition: Partition) -> int:
+    if partition.end is not None:
+        return max(1, partition.end - partition.start)
+    try:
+        return max(1, Path(partition.path).stat().st_size * _GZIP_RATIO)
+    except OSError:
+        return 1
+
+
+def group_partitions(partitions: Sequence[Partition], groups: int) -> list[list[Partition]]:
+    """Cut ``partitions`` into at most ``groups`` runs of about equal size, keeping the order.
+
+    One task per group saves shipping and merging a partial summary per partition when the
+    input is many small files.
+    """
+    if not partitions:
+        return []
+    groups = max(1, min(groups, len(partitions)))
+    weights = [_weight(p) for p in partitions]
+    target = sum(weights) / groups
+    out: list[list[Partition]] = [[]]
+    filled = 0
+    for partition, weight in zip(partitions, weights, strict=True):
+        if out[-1] and filled + weight / 2 > target * len(out) and len(out) < groups:
+            out.append([])
+        out[-1].append(partition)
+        filled += weight
     return out
 
 

@@ -61,6 +61,20 @@ class FleetSummary:
             if self.segments.get(host) is None and summary.records
         }
 
+    def update(self, other: FleetSummary) -> FleetSummary:
+        """Merge ``other`` into this fleet summary, host by host (``other``'s summaries may be
+        taken over, not copied: do not use ``other`` afterwards); return self."""
+        for host, summary in other.hosts.items():
+            mine = self.hosts.get(host)
+            if mine is None:
+                self.hosts[host] = summary
+            else:
+                mine.merge(summary)
+        self.segments.update(other.segments)
+        self.hosts = dict(sorted(self.hosts.items()))
+        self.segments = dict(sorted(self.segments.items()))
+        return self
+
     def merged(self) -> Summary:
         """All hosts in one summary (hosts merged in name order, so the result is stable)."""
         return merge_summaries([self.hosts[h] for h in sorted(self.hosts)], self.config)

@@ -39,14 +39,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import compress, islice
-from operator import itemgetter, le, not_
+from itertools import compress, islice, pairwise
+from operator import le, not_
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from nfkit.errors import ConfigError
 from nfkit.logs import attribution as attr
-from nfkit.logs.aggregate import EVIDENCE, SourceStats, Summary, SummaryConfig
+from nfkit.logs.aggregate import EVIDENCE, Finding, SourceStats, Summary, SummaryConfig
 from nfkit.logs.parser import iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
@@ -64,6 +64,8 @@ BLOCK_SIZE = 4 << 20
 _CACHE_LIMIT = 1 << 18
 #: A log smaller than this is not worth starting worker processes for.
 _PARALLEL_MIN = 8 << 20
+#: Pending counters are moved into the summary when one holds this many distinct keys.
+_PENDING_LIMIT = 1 << 18
 
 _D = rb"[0-9]+"
 
@@ -167,7 +169,20 @@ class BlockSummarizer:
         self._nets: dict[bytes, Any] = {}
         self._addresses: dict[bytes, tuple[IPAddress, str] | None] = {}
         self._ttl_nets: dict[tuple[bytes, bytes, bytes], Any] = {}
-        self._ports: dict[tuple[bytes, bytes, bytes, bytes], Any] = {}
+        self._ports: dict[tuple[bytes, ...], _Port] = {}
+        self._stamp: dict[bytes, float | None] = {b"": None}
+        self._slot: dict[bytes, int] = {b"": 0}
+        self._invalid_nets: set[bytes] = set()
+        # Pending counters, filled at C speed per block and moved into the summary by flush().
+        self._pending_ttl: Counter[tuple[bytes, bytes, bytes]] = Counter()
+        self._pending_slots: Counter[tuple[Any, ...]] = Counter()
+        self._pending_ports: Counter[tuple[bytes, ...]] = Counter()
+        self._pending_first: dict[bytes, float] = {}
+        self._pending_last: dict[bytes, float] = {}
+        self._pending_invalid: Counter[tuple[bytes, bytes, bytes, bytes]] = Counter()
+        #: The earliest (time, raw line) of INVALID drops and of their ACKs, not yet flushed.
+        self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
+        self._latest = float("-inf")
         self._rest = b""
 
     # -- interpreting distinct values with the full parser -------------------------------------
@@ -185,7 +200,10 @@ class BlockSummarizer:
         stamp = record.timestamp
         time = round(stamp.timestamp(), 6)
         skipped = self._cutoff is not None and stamp.timestamp() < self._cutoff
-        return (time, int(time // self.config.slot_seconds), skipped)
+        slot = int(time // self.config.slot_seconds)
+        self._stamp[header] = time
+        self._slot[header] = slot
+        return (time, slot, skipped)
 
     def _net(self, net: bytes) -> Any:
         """Interpret ``PREFIX IN= OUT= MAC= SRC= DST=``: the head (prefix, interfaces, MAC) is
@@ -196,10 +214,7 @@ class BlockSummarizer:
             return _REJECT
         info = self._heads.get(head)
         if info is None:
-            info = self._head(head)
-            if len(self._heads) >= _CACHE_LIMIT:
-                self._heads.clear()
-            self._heads[head] = info
+            info = self._heads[head] = self._head(head)
         src = self._address(src_text)
         dst = self._address(dst_text)
         if info is _REJECT or src is None or dst is None or src[0].version != dst[0].version:
@@ -237,30 +252,17 @@ class BlockSummarizer:
                 value = None
             else:
                 value = (address, str(address))
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
             cache[text] = value
         return value  # type: ignore[no-any-return]
 
-    def _ttl_net(self, key: tuple[bytes, bytes, bytes]) -> Any:
-        """(net info, contradiction) for a ``(net, TTL, hop limit)`` triple, or ``_REJECT``."""
+    def _ttl_net(self, key: tuple[bytes, bytes, bytes]) -> str | None:
+        """The TTL contradiction (or None) for a ``(net, TTL, hop limit)`` triple."""
         net_bytes, ttl4, ttl6 = key
-        net = self._nets.get(net_bytes)
-        if net is None:
-            net = self._net(net_bytes)
-            if len(self._nets) >= _CACHE_LIMIT:
-                self._nets.clear()
-            self._nets[net_bytes] = net
-        if net is _REJECT or (net.family == 4) != bool(ttl4):
-            return _REJECT
-        record = net.record
+        record = self._nets[net_bytes].record
         record.ttl = int(ttl4 or ttl6)
-        origin, contradiction = self._attributor.attribute(record)
-        if origin != net.origin:
-            return _REJECT
-        return (net, contradiction)
+        return self._attributor.attribute(record)[1]
 
-    def _port(self, key: tuple[bytes, bytes, bytes, bytes]) -> _Port:
+    def _port(self, key: tuple[bytes, ...]) -> _Port:
         """Interpret ``(TCP DPT, UDP proto, UDP DPT, ICMP part)``."""
         tdpt, uproto, udpt, icmp = key
         if tdpt:
@@ -283,10 +285,11 @@ class BlockSummarizer:
             self.feed_lines(data[:cut])
 
     def finish(self) -> Summary:
-        """Count a last line without newline, and return the summary."""
+        """Count a last line without newline, flush, and return the summary."""
         if self._rest:
             rest, self._rest = self._rest, b""
             self.feed_lines(rest + b"\n")
+        self.flush()
         return self.summary
 
     def _fallback(self, lines: Iterable[bytes]) -> None:
@@ -331,78 +334,77 @@ class BlockSummarizer:
         self._add_rows(columns, block)
 
     def _add_rows(self, columns: list[Any], block: bytes) -> None:
-        headers, nets, ttl4s, ttl6s = (
-            columns[_HEADER], columns[_NET], columns[_TTL4], columns[_TTL6]
-        )  # fmt: skip
+        """Count accepted rows into the pending C-level counters (see :meth:`flush`)."""
+        headers, nets = columns[_HEADER], columns[_NET]
+        if self._pending_size() > _PENDING_LIMIT:
+            self.flush()
+        if max(len(self._nets), len(self._ttl_nets), len(self._addresses)) > _CACHE_LIMIT:
+            self.flush()  # pending counters refer to cached values: empty them first
+            self._clear_caches()
         header_info = self._headers
         distinct_headers = set(headers)
         for header in distinct_headers - header_info.keys():
-            if len(header_info) >= _CACHE_LIMIT:
-                header_info.clear()
-                header_info[b""] = (None, 0, False)
             header_info[header] = self._header(header)
-        ttl_info = self._ttl_nets
-        ttl_counts = Counter(zip(nets, ttl4s, ttl6s))
-        for key in ttl_counts.keys() - ttl_info.keys():
-            if len(ttl_info) >= _CACHE_LIMIT:
-                ttl_info.clear()
-            ttl_info[key] = self._ttl_net(key)
-        port_info = self._ports
-        port_keys = list(zip(columns[_TDPT], columns[_UPROTO], columns[_UDPT], columns[_ICMP]))
-        distinct_ports = set(port_keys)
-        for key in distinct_ports - port_info.keys():
-            if len(port_info) >= _CACHE_LIMIT:
-                port_info.clear()
-            port_info[key] = self._port(key)
-
-        # Rows the full parser must see (a header or net it reads otherwise, ICMP of the other
-        # family) and rows before --since.
+        nets_info = self._nets
+        distinct_nets = set(nets)
+        for net_bytes in distinct_nets - nets_info.keys():
+            net = nets_info[net_bytes] = self._net(net_bytes)
+            if net is not _REJECT and net.invalid:
+                self._invalid_nets.add(net_bytes)
         rejected = {h for h in distinct_headers if header_info[h] is _REJECT}
         skipped = {h for h in distinct_headers - rejected if header_info[h][2]}
-        bad_keys = {k for k in ttl_counts if ttl_info[k] is _REJECT}
-        bad_pairs: set[tuple[bytes, tuple[bytes, bytes, bytes, bytes]]] = set()
-        if any(port_info[k].family is not None for k in distinct_ports):
-            for net_bytes, port_key in set(zip(nets, port_keys)):
-                family = port_info[port_key].family
-                net = self._nets.get(net_bytes)
-                if family is not None and (net is None or net is _REJECT or net.family != family):
-                    bad_pairs.add((net_bytes, port_key))
-        if rejected or skipped or bad_keys or bad_pairs:
-            kept = self._split_rows(columns, port_keys, block, rejected, skipped, bad_keys, bad_pairs)
+        bad_nets = {n for n in distinct_nets if nets_info[n] is _REJECT}
+        if rejected or skipped or bad_nets:
+            kept = self._split_rows(columns, block, rejected, skipped, bad_nets)
             if kept is None:
                 return
-            columns, port_keys = kept
-            headers, nets, ttl4s, ttl6s = (
-                columns[_HEADER], columns[_NET], columns[_TTL4], columns[_TTL6]
-            )  # fmt: skip
-            ttl_counts = Counter(zip(nets, ttl4s, ttl6s))
-        self._count(headers, nets, ttl_counts, port_keys)
-        invalid = {k[0] for k in ttl_counts if ttl_info[k][0].invalid}
-        if invalid:
-            self._findings(columns, port_keys, block, invalid)
+            columns = kept
+            headers, nets = columns[_HEADER], columns[_NET]
+            distinct_nets -= bad_nets
+        rows = len(nets)
+        summary = self.summary
+        summary.lines += rows
+        summary.records += rows
+
+        ttl_counts = Counter(zip(nets, columns[_TTL4], columns[_TTL6], strict=True))
+        ttl_info = self._ttl_nets
+        for key in ttl_counts.keys() - ttl_info.keys():
+            ttl_info[key] = self._ttl_net(key)
+        pending = self._pending_ttl
+        if pending:
+            get = pending.get
+            for key, count in ttl_counts.items():
+                pending[key] = get(key, 0) + count
+        else:
+            self._pending_ttl = ttl_counts
+
+        port_columns = (columns[_TDPT], columns[_UPROTO], columns[_UDPT], columns[_ICMP])
+        port_info = self._ports
+        for port_key in set(zip(*port_columns, strict=True)) - port_info.keys():
+            port_info[port_key] = self._port(port_key)
+        stamps = list(map(self._stamp.__getitem__, headers))
+        slots = list(map(self._slot.__getitem__, headers))
+        self._pending_slots.update(zip(slots, nets, *port_columns, strict=True))
+        self._pending_ports.update(zip(nets, *port_columns, strict=True))
+        self._first_last(nets, stamps)
+        if not self._invalid_nets.isdisjoint(distinct_nets):
+            self._findings(columns, stamps, block)
 
     def _split_rows(
         self,
         columns: list[Any],
-        port_keys: list[tuple[bytes, bytes, bytes, bytes]],
         block: bytes,
         rejected: set[bytes],
         skipped: set[bytes],
-        bad_keys: set[tuple[bytes, bytes, bytes]],
-        bad_pairs: set[tuple[bytes, tuple[bytes, bytes, bytes, bytes]]],
-    ) -> tuple[list[Any], list[tuple[bytes, bytes, bytes, bytes]]] | None:
+        bad_nets: set[bytes],
+    ) -> list[Any] | None:
         """Send the rows the full parser must see to it; count skipped ones; keep the rest."""
         keep: list[bool] = []
         full: list[int] = []
-        for header, net, ttl4, ttl6, port_key, line_number in zip(
-            columns[_HEADER], columns[_NET], columns[_TTL4], columns[_TTL6], port_keys,
-            columns[_OTHER], strict=True,
-        ):  # fmt: skip
-            if (
-                header in rejected
-                or (net, ttl4, ttl6) in bad_keys
-                or (net, port_key) in bad_pairs
-            ):
+        for header, net, line_number in zip(
+            columns[_HEADER], columns[_NET], columns[_OTHER], strict=True
+        ):
+            if header in rejected or net in bad_nets:
                 full.append(line_number)
                 keep.append(False)
             elif header in skipped:
@@ -416,67 +418,84 @@ class BlockSummarizer:
             self._fallback(lines[i] for i in full)
         if not any(keep):
             return None
-        return [list(compress(column, keep)) for column in columns], list(compress(port_keys, keep))
+        return [list(compress(column, keep)) for column in columns]
 
-    def _findings(
-        self,
-        columns: list[Any],
-        port_keys: list[tuple[bytes, bytes, bytes, bytes]],
-        block: bytes,
-        invalid: set[bytes],
-    ) -> None:
-        """INVALID-drop rows: flows, ACKs in established flows, the earliest raw lines."""
-        summary = self.summary
-        nets_info, header_info = self._nets, self._headers
-        selected = list(map(invalid.__contains__, columns[_NET]))
-        lines: list[bytes] | None = None
-        for header, net_bytes, spt, flag_text, tdpt, line_number in zip(
-            compress(columns[_HEADER], selected), compress(columns[_NET], selected),
-            compress(columns[_TSPT], selected), compress(columns[_TFLAGS], selected),
-            compress(columns[_TDPT], selected), compress(columns[_OTHER], selected),
-            strict=True,
-        ):  # fmt: skip
-            net = nets_info[net_bytes]
-            time = header_info[header][0]
-            flow = f"{net.src}:{int(spt)}>{net.dst}:{int(tdpt)}" if tdpt else None
-            is_ack = False
-            if tdpt:
-                flags = flag_text.split()
-                is_ack = b"ACK" in flags and b"SYN" not in flags
-            for finding, wanted in ((summary.invalid, True), (summary.invalid_acks, is_ack)):
-                if not wanted:
-                    continue
-                evidence = finding.evidence
-                if len(evidence) < EVIDENCE or (time or 0.0) <= evidence[-1][0]:
-                    if lines is None:
-                        lines = block.split(b"\n")
-                    raw = lines[line_number].decode("utf-8", "replace")
-                    finding.add(net.prefix, time, raw, flow)
-                else:  # cannot be among the earliest: count it without its line
-                    finding.packets += 1
-                    finding.by_prefix[net.prefix] = finding.by_prefix.get(net.prefix, 0) + 1
-                    if flow is not None:
-                        finding.flows.add(flow)
+    def _first_last(self, nets: list[bytes], stamps: list[Any]) -> None:
+        """Pending first and last time per net (``stamps``: floats, None when untimed)."""
+        untimed = stamps.count(None)
+        rows = len(stamps)
+        if untimed == rows:
+            return
+        first, last = self._pending_first, self._pending_last
+        if (
+            not untimed
+            and stamps[0] >= self._latest
+            and all(map(le, stamps, islice(stamps, 1, None)))
+        ):
+            # In time order, after everything pending: the C-level dict updates are exact.
+            last.update(zip(nets, stamps, strict=True))
+            firsts = dict(zip(reversed(nets), reversed(stamps), strict=True))
+            for net_bytes in firsts.keys() - first.keys():
+                first[net_bytes] = firsts[net_bytes]
+            self._latest = stamps[-1]
+            return
+        for net_bytes, stamp in zip(nets, stamps, strict=True):
+            if stamp is None:
+                continue
+            known = first.get(net_bytes)
+            if known is None or stamp < known:
+                first[net_bytes] = stamp
+            known = last.get(net_bytes)
+            if known is None or stamp > known:
+                last[net_bytes] = stamp
+            if stamp > self._latest:
+                self._latest = stamp
 
-    # -- counting ------------------------------------------------------------------------------
-    def _count(
-        self,
-        headers: list[bytes],
-        nets: list[bytes],
-        ttl_counts: Counter[tuple[bytes, bytes, bytes]],
-        port_keys: list[tuple[bytes, bytes, bytes, bytes]],
-    ) -> None:
-        """Add accepted rows: what :meth:`Summary.add` does, once per distinct value."""
+    def _findings(self, columns: list[Any], stamps: list[float | None], block: bytes) -> None:
+        """INVALID-drop rows: counted by (net, ports, flags); the earliest keep their line."""
+        selected = list(map(self._invalid_nets.__contains__, columns[_NET]))
+        picked = [list(compress(columns[i], selected)) for i in (_NET, _TSPT, _TDPT, _TFLAGS)]
+        self._pending_invalid.update(zip(*picked, strict=True))
+        times = [0.0 if t is None else t for t in compress(stamps, selected)]
+        evidence = self._evidence
+        if all(len(e) >= EVIDENCE for e in evidence) and min(times) > max(
+            e[-1][0] for e in evidence
+        ):
+            return  # nothing earlier than the evidence kept so far
+        lines = block.split(b"\n")
+        for time, tdpt, flags, line_number in zip(
+            times, picked[2], picked[3], compress(columns[_OTHER], selected), strict=True
+        ):
+            is_ack = bool(tdpt) and b"ACK" in flags.split() and b"SYN" not in flags.split()
+            for kept, wanted in ((evidence[0], True), (evidence[1], is_ack)):
+                if wanted and (len(kept) < EVIDENCE or time <= kept[-1][0]):
+                    kept.append((time, lines[line_number].decode("utf-8", "replace")))
+                    kept.sort()
+                    del kept[EVIDENCE:]
+
+    # -- flushing pending counters into the summary ----------------------------------------------
+    def _pending_size(self) -> int:
+        return max(len(self._pending_slots), len(self._pending_ttl), len(self._pending_first))
+
+    def _clear_caches(self) -> None:
+        self._nets.clear()
+        self._ttl_nets.clear()
+        self._addresses.clear()
+        self._heads.clear()
+        self._invalid_nets.clear()
+        if len(self._headers) > _CACHE_LIMIT:
+            self._headers = {b"": (None, 0, False)}
+            self._stamp = {b"": None}
+            self._slot = {b"": 0}
+
+    def flush(self) -> None:
+        """Move the pending counters into :attr:`summary` (done when they grow, and at the end)."""
         summary = self.summary
-        rows = len(nets)
-        summary.lines += rows
-        summary.records += rows
         sources = summary.sources
-        by_origin = summary.by_origin
-        prefixes = summary.prefixes
-        ttl_info = self._ttl_nets
-        for key, count in ttl_counts.items():
-            net, contradiction = ttl_info[key]
+        nets_info, ttl_info = self._nets, self._ttl_nets
+        by_origin, prefixes = summary.by_origin, summary.prefixes
+        for key, count in self._pending_ttl.items():
+            net = nets_info[key[0]]
             origin = net.origin
             by_origin[origin] = by_origin.get(origin, 0) + count
             prefixes[net.prefix] = prefixes.get(net.prefix, 0) + count
@@ -488,94 +507,59 @@ class BlockSummarizer:
             if net.mac:
                 stats.macs[net.mac] = stats.macs.get(net.mac, 0) + count
             stats.prefixes[net.prefix] = stats.prefixes.get(net.prefix, 0) + count
+            contradiction = ttl_info[key]
             if contradiction is not None:
                 stats.contradictions[contradiction] = (
                     stats.contradictions.get(contradiction, 0) + count
                 )
-
-        # Time: per distinct header; rows are put in time order when they are not already
-        # (untimed dmesg rows first), so first/last and the slot runs come from C-level passes.
-        header_info = self._headers
-        times = list(map(header_info.__getitem__, headers))
-        stamps = list(map(itemgetter(0), times))
-        untimed = stamps.count(None)
-        order: list[int] | None = None
-        if 0 < untimed < rows:
-            order = sorted(range(rows), key=lambda i: (stamps[i] is not None, stamps[i] or 0.0))
-        elif not untimed and not all(map(le, stamps, islice(stamps, 1, None))):
-            order = sorted(range(rows), key=stamps.__getitem__)
-        if order is not None:
-            nets = [nets[i] for i in order]
-            port_keys = [port_keys[i] for i in order]
-            times = [times[i] for i in order]
-            stamps = [stamps[i] for i in order]
-        if untimed < rows:
-            self._first_last(nets[untimed:], stamps[untimed:])
-        self._slots(nets, list(map(itemgetter(1), times)), port_keys)
-
-    def _first_last(self, nets: list[bytes], stamps: list[float]) -> None:
-        """First and last time per source (``stamps`` in time order)."""
-        last = dict(zip(nets, stamps, strict=True))
-        first = dict(zip(reversed(nets), reversed(stamps), strict=True))
-        nets_info = self._nets
-        sources = self.summary.sources
-        for net_bytes, early in first.items():
+        self._pending_ttl = Counter()
+        last = self._pending_last
+        for net_bytes, early in self._pending_first.items():
             stats = sources[nets_info[net_bytes].src]
             late = last[net_bytes]
             if stats.first is None or early < stats.first:
                 stats.first = early
             if stats.last is None or late > stats.last:
                 stats.last = late
+        self._pending_first = {}
+        self._pending_last = {}
+        self._flush_slots()
+        self._flush_findings()
 
-    def _slots(
-        self, nets: list[bytes], slots: list[int], port_keys: list[tuple[bytes, bytes, bytes, bytes]]
-    ) -> None:
-        """Timeline, activity (per slot run) and the port counters."""
+    def _flush_slots(self) -> None:
         summary = self.summary
         nets_info, port_info = self._nets, self._ports
-        totals: Counter[tuple[bytes, tuple[bytes, bytes, bytes, bytes]]] = Counter()
-        start = 0
-        rows = len(slots)
-        timeline = summary.timeline
-        activity = summary.activity
-        while start < rows:
-            slot = slots[start]
-            end = start + 1
-            if slots[-1] == slot:
-                end = rows
-            else:
-                while end < rows and slots[end] == slot:  # runs are long: step, then scan
-                    step = min(rows, end + 256)
-                    if slots[step - 1] == slot:
-                        end = step
-                    else:
-                        end += 1
-            run = Counter(zip(nets[start:end], port_keys[start:end]))
-            totals.update(run)
-            per_slot = timeline.get(slot)
-            if per_slot is None:
-                per_slot = timeline[slot] = {}
-            for (net_bytes, port_key), count in run.items():
-                net = nets_info[net_bytes]
-                origin = net.origin
-                per_slot[origin] = per_slot.get(origin, 0) + count
-                if origin != attr.LOCAL:
-                    by_slot = activity.get(net.src)
-                    if by_slot is None:
-                        by_slot = activity[net.src] = {}
-                    touched = by_slot.get(slot)
-                    if touched is None:
-                        touched = by_slot[slot] = set()
-                    touched.add((net.dst, port_info[port_key].portkey))
-            start = end
+        timeline, activity = summary.timeline, summary.activity
+        local = attr.LOCAL
+        # net -> (src, dst, origin) and port -> port key, bound once for the loop below
+        who = {n: (i.src, i.dst, i.origin) for n, i in nets_info.items() if i is not _REJECT}
+        portkey_of = {key: port.portkey for key, port in port_info.items()}
+        per_slot: dict[str, int] = {}
+        current = None
+        for (slot, net_bytes, tdpt, uproto, udpt, icmp), count in self._pending_slots.items():
+            src, dst, origin = who[net_bytes]
+            if slot != current:
+                per_slot = timeline.get(slot)  # type: ignore[assignment]
+                if per_slot is None:
+                    per_slot = timeline[slot] = {}
+                current = slot
+            per_slot[origin] = per_slot.get(origin, 0) + count
+            if origin != local:
+                by_slot = activity.get(src)
+                if by_slot is None:
+                    by_slot = activity[src] = {}
+                touched = by_slot.get(slot)
+                if touched is None:
+                    touched = by_slot[slot] = set()
+                touched.add((dst, portkey_of[tdpt, uproto, udpt, icmp]))
+        self._pending_slots = Counter()
         ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
-        for (net_bytes, port_key), count in totals.items():
+        for (net_bytes, *port_key), count in self._pending_ports.items():
             net = nets_info[net_bytes]
-            port = port_info[port_key]
+            port = port_info[tuple(port_key)]
             portkey = port.portkey
-            proto = port.proto
             stats = sources[net.src]
-            stats.protos[proto] = stats.protos.get(proto, 0) + count
+            stats.protos[port.proto] = stats.protos.get(port.proto, 0) + count
             if port.has_port:
                 ports[portkey] = ports.get(portkey, 0) + count
                 stats.ports[portkey] = stats.ports.get(portkey, 0) + count
@@ -586,6 +570,28 @@ class BlockSummarizer:
             if verdicts is None:
                 verdicts = by_port[portkey] = {}
             verdicts[net.verdict] = verdicts.get(net.verdict, 0) + count
+        self._pending_ports = Counter()
+
+    def _flush_findings(self) -> None:
+        invalid, acks = Finding(), Finding()
+        invalid.evidence, acks.evidence = self._evidence
+        self._evidence = ([], [])
+        nets_info = self._nets
+        for (net_bytes, spt, tdpt, flag_text), count in self._pending_invalid.items():
+            net = nets_info[net_bytes]
+            flow = f"{net.src}:{int(spt)}>{net.dst}:{int(tdpt)}" if tdpt else None
+            flags = flag_text.split()
+            targets = [invalid]
+            if tdpt and b"ACK" in flags and b"SYN" not in flags:
+                targets.append(acks)
+            for finding in targets:
+                finding.packets += count
+                finding.by_prefix[net.prefix] = finding.by_prefix.get(net.prefix, 0) + count
+                if flow is not None:
+                    finding.flows.add(flow)
+        self._pending_invalid = Counter()
+        self.summary.invalid.merge(invalid)
+        self.summary.invalid_acks.merge(acks)
 
 
 def summarize_bytes(
@@ -603,7 +609,7 @@ def summarize_bytes(
 
 def split_ranges(path: str | os.PathLike[str], parts: int) -> list[tuple[int, int]]:
     """Cut a file into about ``parts`` byte ranges, each starting at the start of a line."""
-    size = os.path.getsize(path)
+    size = Path(path).stat().st_size
     if size == 0:
         return []
     cuts = [0]
@@ -617,7 +623,7 @@ def split_ranges(path: str | os.PathLike[str], parts: int) -> list[tuple[int, in
             if position > cuts[-1]:
                 cuts.append(position)
     cuts.append(size)
-    return list(zip(cuts, cuts[1:], strict=False))
+    return list(pairwise(cuts))
 
 
 def _read_range(
@@ -636,9 +642,11 @@ def _read_range(
             done(len(chunk))
 
 
-def _read_stream(handle: IO[bytes], feed: Callable[[bytes], None], done: Callable[[int], None]) -> None:
+def _read_stream(
+    read: Callable[[int], bytes], feed: Callable[[bytes], None], done: Callable[[int], None]
+) -> None:
     while True:
-        chunk = handle.read(BLOCK_SIZE)
+        chunk = read(BLOCK_SIZE)
         if not chunk:
             break
         feed(chunk)
@@ -710,12 +718,12 @@ def summarize_paths(
         try:
             if name == "-":
                 engine = BlockSummarizer(config, since, reference)
-                _read_stream(sys.stdin.buffer, engine.feed, done)
+                _read_stream(sys.stdin.buffer.read, engine.feed, done)
                 summary.merge(engine.finish())
             elif name.endswith(".gz"):
                 engine = BlockSummarizer(config, since, reference)
                 with gzip.open(name, "rb") as handle:
-                    _read_stream(handle, engine.feed, lambda _size: None)  # type: ignore[arg-type]
+                    _read_stream(handle.read, engine.feed, lambda _size: None)
                 done(Path(name).stat().st_size)
                 summary.merge(engine.finish())
             elif jobs == 1 or Path(name).stat().st_size < _PARALLEL_MIN:
@@ -746,22 +754,59 @@ def _run_parallel(
         initializer=_init_worker,
         initargs=(summary.config, since, reference, counter),
     ) as pool:
-        pending = pool.imap_unordered(_work, tasks)
+        iterator = pool.imap_unordered(_work, tasks)
         reported = 0
-        results: list[Summary] = []
-        iterator = iter(pending)
         while True:
             try:
-                part = iterator.next(timeout=0.2)  # type: ignore[attr-defined]
+                part = iterator.next(timeout=0.2)
             except multiprocessing.TimeoutError:
                 pass
             except StopIteration:
                 break
             else:
-                results.append(part)
+                summary.merge(part)  # as they come: one partial summary in memory at a time
             value = counter.value
             if value > reported:
                 done(value - reported)
                 reported = value
-        for part in results:
-            summary.merge(part)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nfkit.logs.fastpath FILE...``: what ``nfkit summarize --no-discover`` does,
+    with this engine (until the command gains ``--jobs``; see benchmarks/INTEGRATION.md)."""
+    import argparse
+
+    from nfkit.logs.progress import progress_for
+    from nfkit.logs.report import FORMATS, render
+    from nfkit.logs.segment import Segment
+
+    parser = argparse.ArgumentParser(prog="python -m nfkit.logs.fastpath", description=main.__doc__)
+    parser.add_argument("files", nargs="+", metavar="FILE", help="log files (plain, .gz, or -)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
+    parser.add_argument("--segment", action="append", default=[], metavar="CIDR")
+    parser.add_argument("--gateway-mac", action="append", default=[], metavar="MAC")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    args = parser.parse_args(argv)
+    config = SummaryConfig(
+        segment=Segment.from_values(networks=args.segment, gateway_macs=args.gateway_mac)
+    )
+    progress = progress_for(sys.stderr)
+    try:
+        summary = summarize_paths(args.files, config, jobs=args.jobs, progress=progress)
+    except ConfigError as exc:
+        print(f"nfkit: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if progress is not None:
+            progress.close()
+    text = render(summary, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

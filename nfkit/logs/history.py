@@ -23,6 +23,7 @@ lose nor duplicate rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import socket
@@ -162,6 +163,15 @@ class Run:
 def local_host() -> str:
     """This machine's short host name, as syslog writes it in the log lines."""
     return socket.gethostname().split(".", 1)[0] or "localhost"
+
+
+def content_key(summary: Summary) -> str:
+    """A run key for a run that read whole files (no state): a hash of what it found.
+
+    Running it again on the same input gives the same key, so the row is replaced, not doubled.
+    """
+    data = json.dumps(summary.to_dict(), sort_keys=True, separators=(",", ":"))
+    return "content-" + hashlib.sha256(data.encode()).hexdigest()[:32]
 
 
 def segment_label(summary: Summary) -> str:
