@@ -185,12 +185,13 @@ def test_try_without_confirmation_restores_previous(lab: Lab, tmp_path: Path) ->
     lab.nft(ns, DOCKER)
     before = ruleset(lab, ns)
     policy = write_policy(tmp_path, lab)
-    done = nfkit("apply", str(policy), "--netns", ns, "--try", "2", "--state-dir", str(tmp_path))
+    done = nfkit("apply", str(policy), "--netns", ns, "--try", "6", "--state-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert f"nfkit apply --confirm --netns {ns}" in done.stdout
     assert "table inet nfkit" in ruleset(lab, ns) and sysctl(lab, ns) == "1"
     assert wait_until(lambda: ruleset(lab, ns) == before, timeout=20)
-    assert sysctl(lab, ns) == "0"
+    # The watchdog restores the ruleset, then the sysctl: wait for both.
+    assert wait_until(lambda: sysctl(lab, ns) == "0", timeout=10)
     late = nfkit("apply", "--confirm", "--netns", ns, "--state-dir", str(tmp_path))
     assert late.returncode == 2 and "no trial apply is pending" in late.stderr
 
@@ -200,12 +201,12 @@ def test_try_confirmed_stays(lab: Lab, tmp_path: Path) -> None:
     ns = lab.netns("srv")
     policy = write_policy(tmp_path, lab)
     state = ["--netns", ns, "--state-dir", str(tmp_path)]
-    assert nfkit("apply", str(policy), "--try", "3", *state).returncode == 0
+    assert nfkit("apply", str(policy), "--try", "8", *state).returncode == 0
     pending = nfkit("apply", str(policy), *state)
     assert pending.returncode == 2 and "still pending" in pending.stderr
     confirmed = nfkit("apply", "--confirm", *state)
     assert confirmed.returncode == 0, confirmed.stderr
-    time.sleep(4)  # past the deadline: the watchdog must have let it be
+    time.sleep(9)  # past the deadline: the watchdog must have let it be
     assert "table inet nfkit" in ruleset(lab, ns) and sysctl(lab, ns) == "1"
 
 
@@ -218,7 +219,7 @@ def test_try_survives_the_terminal_dying(lab: Lab, tmp_path: Path) -> None:
     policy = write_policy(tmp_path, lab)
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nfkit", "apply", str(policy), "--netns", ns, "--try", "3",
+        [sys.executable, "-m", "nfkit", "apply", str(policy), "--netns", ns, "--try", "10",
          "--state-dir", str(tmp_path)],
         stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,
     )
@@ -238,7 +239,8 @@ def test_try_survives_the_terminal_dying(lab: Lab, tmp_path: Path) -> None:
         proc.wait(timeout=10)
     assert proc.returncode != 0
     assert wait_until(lambda: ruleset(lab, ns) == before, timeout=20)
-    assert sysctl(lab, ns) == "0"
+    # The watchdog restores the ruleset, then the sysctl: wait for both.
+    assert wait_until(lambda: sysctl(lab, ns) == "0", timeout=10)
 
 
 @pytest.mark.kernel
@@ -305,7 +307,7 @@ def test_iptables_backend_keeps_docker_chains_and_rolls_back(lab: Lab, tmp_path:
     assert "-A INPUT -j NFKIT-INPUT" in lab.run(ns, "ip6tables", "-S").stdout
     # A trial on top of that, not confirmed: nfkit's chains as they were come back.
     wider = write_policy(tmp_path, lab, port=8080, name="wider.nfk")
-    assert nfkit("apply", str(wider), "--try", "1", *state).returncode == 0
+    assert nfkit("apply", str(wider), "--try", "6", *state).returncode == 0
     assert "--dport 8080" in lab.run(ns, "iptables", "-S").stdout
     assert wait_until(lambda: lab.run(ns, "iptables", "-S").stdout == rules, timeout=20)
     # Undo everything through the first backup: back to Docker's rules only.
