@@ -23,8 +23,11 @@ from nfkit.compiler import compile_policy
 
 def policy_with_rules(count: int) -> str:
     """A policy with ``count`` rules of varied shapes across three chains."""
-    lines = ["log tag bench", "define admins = { 192.0.2.0/24, 2001:db8:1::/48 }",
-             "input policy drop log {"]
+    lines = [
+        "log tag bench",
+        "define admins = { 192.0.2.0/24, 2001:db8:1::/48 }",
+        "input policy drop log {",
+    ]
     shapes = [
         "    tcp dport {port} saddr 10.{a}.{b}.0/24 accept",
         "    udp dport {port} accept",
@@ -65,8 +68,9 @@ def load_in_namespace(ruleset: str) -> float:
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         start = time.perf_counter()
-        subprocess.run(["ip", "netns", "exec", name, "nft", "-f", "-"], input=ruleset,
-                       text=True, check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", name, "nft", "-f", "-"], input=ruleset, text=True, check=True
+        )
         return time.perf_counter() - start
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
@@ -80,8 +84,9 @@ def main() -> None:
 
     text = policy_with_rules(10_000)
     for backend in ("nftables", "iptables"):
-        seconds = best(args.repeat, lambda b=backend: compile_policy(
-            text, b, "script", path="bench.nfk"))  # type: ignore[misc]
+        seconds = best(
+            args.repeat, lambda b=backend: compile_policy(text, b, "script", path="bench.nfk")
+        )  # type: ignore[misc]
         print(f"10,000 rules, {backend:8} script: {seconds:.3f} s (goal <= 1.5 s)")
 
     big = policy_with_set(100_000)
@@ -92,15 +97,20 @@ def main() -> None:
 
     seconds = best(args.repeat, compile_big)
     chain = results["nft"].split("chain input {", 1)[1]
-    rules = [line for line in chain.splitlines()[1:] if line.strip()
-             and not line.strip().startswith(("#", "}"))]
+    rules = [
+        line
+        for line in chain.splitlines()[1:]
+        if line.strip() and not line.strip().startswith(("#", "}"))
+    ]
     print(f"100,000-address set, compile: {seconds:.3f} s; input chain has {len(rules)} rules")
     ipt_seconds = best(1, lambda: compile_policy(big, "iptables", "ruleset", path="big.nfk"))
     print(f"100,000-address set, iptables/ipset compile: {ipt_seconds:.3f} s")
     if os.geteuid() == 0 and shutil.which("nft") and shutil.which("ip"):
         load = min(load_in_namespace(results["nft"]) for _ in range(args.repeat))
-        print(f"100,000-address set, nft -f load: {load:.3f} s; "
-              f"compile + load: {seconds + load:.3f} s (goal <= 2 s)")
+        print(
+            f"100,000-address set, nft -f load: {load:.3f} s; "
+            f"compile + load: {seconds + load:.3f} s (goal <= 2 s)"
+        )
     else:
         print("100,000-address set, nft -f load: skipped (needs root, nft and ip)")
 

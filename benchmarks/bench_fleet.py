@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     print("load average:", " ".join(f"{v:.2f}" for v in os.getloadavg()))
     equal = result == single
     print(f"equal to the one-process summary: {equal}")
+    if not equal:
+        mine = result.merged() if isinstance(result, FleetSummary) else result
+        theirs = single.merged() if isinstance(single, FleetSummary) else single
+        left, right = mine.to_dict(), theirs.to_dict()
+        print("differing keys:", sorted(k for k in left if left[k] != right.get(k)))
     if isinstance(result, FleetSummary):
         print(f"hosts: {len(result.hosts)}, unmapped: {result.unmapped}")
     return 0 if equal else 1

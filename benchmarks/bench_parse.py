@@ -75,12 +75,16 @@ def main(argv: list[str] | None = None) -> int:
             best = min(best, seconds)
             print(f"  round {round_no}: {seconds:.2f} s, {args.count / seconds:,.0f} lines/s")
         load = os.getloadavg()
-        print(f"nfkit iter_records: {args.count / best:,.0f} lines/s (best of {args.repeat}; "
-              f"load average {load[0]:.2f} {load[1]:.2f} on {os.cpu_count()} CPUs)")
+        print(
+            f"nfkit iter_records: {args.count / best:,.0f} lines/s (best of {args.repeat}; "
+            f"load average {load[0]:.2f} {load[1]:.2f} on {os.cpu_count()} CPUs)"
+        )
         if not args.no_baseline:
             baseline = min(time_findall(path) for _ in range(args.repeat))
-            print(f"re.findall key=value loop: {args.count / baseline:,.0f} lines/s "
-                  f"(nfkit is {baseline / best:.2f}x that)")
+            print(
+                f"re.findall key=value loop: {args.count / baseline:,.0f} lines/s "
+                f"(nfkit is {baseline / best:.2f}x that)"
+            )
     return 0
 
 

@@ -17,6 +17,7 @@ from nfkit.errors import (
     ConfigError,
     DiscoveryError,
     LogFormatError,
+    LogReadError,
     NfkitError,
     PmtudViolationError,
     RuleSemanticError,
@@ -24,8 +25,10 @@ from nfkit.errors import (
     RuleSyntaxError,
     SourceError,
     StateError,
+    SummaryError,
     UnsupportedFeatureError,
 )
+from nfkit.fleet import Fleet, FleetSummary, summarize_on_dask
 from nfkit.ir import Policy
 from nfkit.logs.aggregate import Summary, SummaryConfig, summarize
 from nfkit.logs.history import History
@@ -41,8 +44,11 @@ __all__ = [
     "CompiledRuleset",
     "ConfigError",
     "DiscoveryError",
+    "Fleet",
+    "FleetSummary",
     "History",
     "LogFormatError",
+    "LogReadError",
     "LogRecord",
     "NfkitError",
     "PmtudViolationError",
@@ -56,6 +62,7 @@ __all__ = [
     "StateError",
     "Summary",
     "SummaryConfig",
+    "SummaryError",
     "UnsupportedFeatureError",
     "__version__",
     "apply_policy",
@@ -65,4 +72,5 @@ __all__ = [
     "parse_policy",
     "run_doctor",
     "summarize",
+    "summarize_on_dask",
 ]

@@ -433,6 +433,8 @@ def compile_plan(policy: str | Path, backend: str = "nftables") -> Plan:
     if backend not in BACKENDS:
         raise ApplyError(f"unknown backend {backend!r} (expected one of {BACKENDS})")
     path = Path(policy)
+    if path.is_dir():
+        raise ApplyError(f"{policy}: is a directory, not a policy file")
     if not path.is_file():
         raise ApplyError(f"{policy}: no such policy file")
     try:
@@ -440,6 +442,8 @@ def compile_plan(policy: str | Path, backend: str = "nftables") -> Plan:
                                   "nftables", emit="ruleset")
     except OSError as exc:
         raise ApplyError(f"cannot read {policy}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ApplyError(f"{policy}: not a policy: not UTF-8 text (byte {exc.start})") from None
     return plan_from_compiled(compiled, str(policy))
 
 

@@ -10,6 +10,9 @@ The tree::
     │   │   └── PmtudViolationError   the policy would break Path MTU discovery
     │   └── UnsupportedFeatureError   a backend cannot express a rule (never dropped silently)
     ├── ConfigError               bad configuration (segment TOML, CLI values)
+    │   └── LogReadError          a log file cannot be read (missing, directory, corrupt .gz)
+    ├── SummaryError              a JSON summary is malformed, or two summaries do not merge
+    │                             (also a ``ValueError``, which it used to be)
     ├── StateError                the cron state file is unreadable or inconsistent
     ├── DiscoveryError            the running system could not be inspected (netlink, namespace)
     └── ApplyError                loading a ruleset or setting a sysctl failed
@@ -84,6 +87,14 @@ class UnsupportedFeatureError(SourceError):
 
 class ConfigError(NfkitError):
     """Invalid configuration: segment file, command-line values, database URL."""
+
+
+class LogReadError(ConfigError):
+    """A log file cannot be read: missing, a directory, a truncated or corrupt ``.gz``."""
+
+
+class SummaryError(NfkitError, ValueError):
+    """A summary cannot be rebuilt from its JSON form, or two summaries cannot be merged."""
 
 
 class StateError(NfkitError):

@@ -3,6 +3,7 @@
 Everything ``nfkit apply`` and ``nfkit doctor`` do to a system goes through :class:`Netns`, so
 rules and sysctls always land in the same namespace. A named namespace is entered with
 ``ip netns exec NAME`` (Python 3.11 has no ``os.setns``); ``Netns(None)`` is the current one.
+A name that ``ip netns`` could not hold (empty, ``..``, with ``/``) raises ``ConfigError``.
 Commands are argument lists, never shell strings.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nfkit.errors import DiscoveryError
+from nfkit.errors import ConfigError, DiscoveryError
 
 #: Where ``ip netns add`` keeps the namespace handles.
 NETNS_RUN_DIR = Path("/run/netns")
@@ -28,6 +29,18 @@ class Netns:
     """A network namespace by name (``ip netns``), or the current one when ``name`` is None."""
 
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        # ``ip netns`` names are file names under /run/netns; the name also ends up in nfkit's
+        # own file names (backups, --try state), so "", "..", "a/b" are refused up front.
+        name = self.name
+        if name is not None and (
+            name in ("", ".", "..")
+            or "/" in name
+            or any(ord(char) < 32 or ord(char) == 127 for char in name)
+            or len(name.encode(errors="surrogateescape")) > 255
+        ):
+            raise ConfigError(f"invalid network namespace name {name!r} (see `ip netns list`)")
 
     def __str__(self) -> str:
         return f"netns {self.name}" if self.name else "the current network namespace"

@@ -66,17 +66,36 @@ class Backup:
         """Read a backup written by :meth:`save`."""
         try:
             data = json.loads(path.read_text())
-            restore = {fam: path.with_suffix(f".{fam}.rules").read_text()
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            restore = {str(fam): path.with_suffix(f".{fam}.rules").read_text()
                        for fam in data["families"]}
-        except (OSError, ValueError, KeyError) as exc:
-            raise ApplyError(f"cannot read backup {path}: {exc}") from exc
-        return cls(path, data["backend"], data.get("netns"), restore, data.get("sysctls", {}))
+            backend, netns, sysctls = data["backend"], data.get("netns"), data.get("sysctls", {})
+            if backend not in ("nftables", "iptables"):
+                raise ValueError(f"unknown backend {backend!r}")
+            if netns is not None and not isinstance(netns, str):
+                raise ValueError(f"netns {netns!r} is not a name")
+            if not isinstance(sysctls, dict) or not all(
+                isinstance(v, str | None) for v in sysctls.values()
+            ):
+                raise ValueError("sysctls must map names to strings")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ApplyError(f"cannot read backup {path}: {exc}") from None
+        return cls(path, backend, netns, restore, {str(k): v for k, v in sysctls.items()})
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: temp file, fsync, ``os.replace`` (never half a file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        with tmp.open("w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def restore_backup(backup: Backup) -> list[str]:
@@ -177,9 +196,14 @@ def run_watchdog(pending: Path, poll: float = 0.2) -> tuple[str, list[str]] | No
     """
     try:
         data: dict[str, Any] = json.loads(pending.read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None  # already confirmed or rolled back
-    deadline = float(data["deadline"])
+    except (OSError, ValueError, RecursionError) as exc:
+        return None if not pending.exists() else ("the backup", [f"cannot read {pending}: {exc}"])
+    try:
+        deadline = _pending_deadline(data)
+    except ValueError as exc:
+        return ("the backup", [f"{pending}: {exc}"])
     while time.time() < deadline:
         if not pending.exists():
             return None
@@ -203,6 +227,16 @@ def _claim_and_restore(pending: Path, data: dict[str, Any]) -> list[str] | None:
         claimed.unlink(missing_ok=True)
 
 
+def _pending_deadline(data: object) -> float:
+    """The deadline of a pending file's content; ``ValueError`` when it is not one."""
+    if not isinstance(data, dict) or not isinstance(data.get("backup"), str):
+        raise ValueError("not an nfkit --try state file (no backup named)")
+    deadline = data.get("deadline")
+    if not isinstance(deadline, int | float) or isinstance(deadline, bool):
+        raise ValueError(f"deadline {deadline!r} is not a time")
+    return float(deadline)
+
+
 def _read_pending(pending: Path, netns: Netns) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(pending.read_text())
@@ -211,8 +245,14 @@ def _read_pending(pending: Path, netns: Netns) -> dict[str, Any]:
             f"no trial apply is pending in {netns} (already confirmed, or rolled back "
             "because the time ran out)"
         ) from None
-    except (OSError, ValueError) as exc:
-        raise ApplyError(f"cannot read {pending}: {exc}") from exc
+    except NotADirectoryError:
+        raise ApplyError(f"cannot read {pending}: the state directory is not a directory") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ApplyError(f"cannot read {pending}: {exc}") from None
+    try:
+        _pending_deadline(data)
+    except ValueError as exc:
+        raise ApplyError(f"{pending}: {exc}; remove it after checking the ruleset") from None
     return data
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +13,11 @@ import pytest
 from fleetdata import CONFIG, write_host_log
 
 from nfkit.errors import ConfigError
+from nfkit.fleet import cli as fleet_cli
 from nfkit.fleet import dask as fleet_dask
 from nfkit.fleet.dask import summarize_fleet_on_dask, summarize_on_dask
 from nfkit.fleet.fleetfile import Fleet
+from nfkit.fleet.partition import plan_partitions
 from nfkit.fleet.summary import summarize_by_host
 from nfkit.logs.aggregate import Summary
 from nfkit.logs.state import read_whole
@@ -38,7 +43,7 @@ def client() -> Iterator[object]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             silence_logs=40,
         ) as cluster,
         distributed.Client(cluster) as connected,
@@ -76,7 +81,7 @@ def test_dask_equals_single_process(client: object, logs: list[Path], engine: st
 
 
 def test_partitions_run_on_several_worker_processes(client: object, logs: list[Path]) -> None:
-    from nfkit.fleet.partition import group_partitions, plan_partitions
+    from nfkit.fleet.partition import group_partitions
 
     partitions = plan_partitions(logs, 16 << 10)
     groups = group_partitions(partitions, 3 * fleet_dask.TASKS_PER_THREAD)
@@ -152,3 +157,72 @@ def test_fleet_without_attribution_values_is_refused(client: object, logs: list[
     fleet = Fleet.from_mapping({"hosts": {"web1": "nowhere"}})
     with pytest.raises(ConfigError, match="no gateway_macs and no networks for host"):
         summarize_fleet_on_dask(logs, client, CONFIG, fleet)
+
+
+def fleet_args(*argv: str) -> argparse.Namespace:
+    """The options ``nfkit summarize`` gets once the fleet options are added to it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--state")
+    parser.add_argument("--format", default="text")
+    fleet_cli.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_summarize_options_with_dask_and_fleet(
+    client: object, logs: list[Path], tmp_path: Path
+) -> None:
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(
+        '[segments.lan]\nnetworks = ["192.168.1.0/24"]\ngateway_macs = ["52:54:00:00:00:01"]\n'
+        '[hosts]\nweb1 = "lan"\nweb2 = "lan"\n'
+    )
+    files = [str(p) for p in logs]
+    address = client.scheduler.address
+    args = fleet_args("--dask", address, "--fleet", str(fleet_file), "--format", "json")
+    assert fleet_cli.wanted(args)
+    run = fleet_cli.summarize_fleet(args, CONFIG, None, files)
+    local = fleet_cli.summarize_fleet(fleet_args("--fleet", str(fleet_file)), CONFIG, None, files)
+    assert run.hosts == local.hosts and run.summary == local.summary
+    data = json.loads(run.text)
+    assert data["fleet"]["unmapped_hosts"] == {"db9": 2000}
+    plain = fleet_cli.summarize_fleet(fleet_args("--dask", address), CONFIG, None, files)
+    assert plain.hosts is None and plain.summary == one_process(logs)
+    assert "packets logged" in plain.text
+    assert not fleet_cli.wanted(fleet_args())
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "message"),
+    [
+        (("--dask", "tcp://127.0.0.1:9", "--state", "s.json"), ["a.log"], "--state cannot"),
+        (("--dask", "tcp://127.0.0.1:9"), ["-"], "standard input"),
+        (("--dask", "tcp://127.0.0.1:9", "--partition-mb", "0"), ["a.log"], "positive"),
+        (("--fleet", "/nonexistent/fleet.toml"), ["a.log"], "cannot read"),
+    ],
+)
+def test_summarize_option_errors(argv: tuple[str, ...], files: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        fleet_cli.summarize_fleet(fleet_args(*argv), CONFIG, None, files)
+
+
+def _die(partitions: object, **_: object) -> None:
+    os._exit(3)  # a worker killed mid-task (out of memory, OOM killer, ...)
+
+
+def test_killed_worker_is_a_dask_error(logs: list[Path]) -> None:
+    import dask
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=50,
+        ) as cluster,
+        distributed.Client(cluster) as connected,
+        pytest.raises(fleet_dask.DaskError, match="KilledWorker"),
+    ):
+        fleet_dask._run(connected, plan_partitions(logs), _die, fleet_dask._merge_list)

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "confirmed), 2 error or not confirmed (the previous ruleset is in place)."
         ),
     )
-    parser.add_argument("policy", nargs="?", help="policy file to compile and load")
+    parser.add_argument("policy", nargs="?", metavar="POLICY",
+                        help="policy file to compile and load")
     parser.add_argument("--backend", choices=BACKENDS, default="nftables",
                         help="rule backend (default: %(default)s)")
     parser.add_argument("--netns", metavar="NAME", help="apply inside network namespace NAME")
@@ -102,7 +103,8 @@ def _watchdog(pending: Path) -> int:
         return 0
     backup, problems = outcome
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    print(f"{stamp} not confirmed in time: restored {backup}", flush=True)
+    done = "could not restore" if problems else "restored"
+    print(f"{stamp} not confirmed in time: {done} {backup}", flush=True)
     for problem in problems:
         print(f"{stamp} problem: {problem}", flush=True)
     return 1 if problems else 0

@@ -53,7 +53,9 @@ WantedBy={wanted_by}
 def render_unit(
     policy: str = DEFAULT_POLICY, backend: str = "nftables", nfkit: str = DEFAULT_NFKIT
 ) -> str:
-    """Return the text of the systemd unit."""
+    """Return the text of the systemd unit; raise ``ConfigError`` for a path it cannot hold."""
+    for option, value in (("--nfkit", nfkit), ("--policy", policy)):
+        _check_unit_path(option, value)
     command = shlex.join([nfkit, "apply", "--backend", backend, policy])
     return _UNIT.format(unit=UNIT_NAME, command=command, wanted_by=WANTED_BY)
 
@@ -67,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             f"Write {UNIT_NAME} into DIR/etc/systemd/system and enable it (a symlink in "
             f"{WANTED_BY}.wants). The unit loads POLICY with `nfkit apply` before "
             "network-pre.target; be_liberal is set after the load."
+        ),
+        epilog=(
+            "POLICY and PATH must be absolute and free of what systemd would expand or split "
+            "(newlines, %, $, quotes, backslashes). Exit codes: 0 written (or printed), 2 error."
         ),
     )
     parser.add_argument("--policy", default=DEFAULT_POLICY,
@@ -83,12 +89,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def _check_unit_path(option: str, value: str) -> None:
+    """Refuse what systemd would read differently from the shell quoting ``shlex`` produces.
+
+    A newline would end ``ExecStart=`` and start a directive of the path's choosing; systemd
+    expands ``%`` specifiers and ``$`` variables and un-escapes ``\\`` even inside quotes.
+    """
+    if not Path(value).is_absolute():
+        raise ConfigError(f"{option} must be an absolute path (the unit runs from /): {value!r}")
+    bad = sorted({c for c in value if ord(c) < 32 or ord(c) == 127 or c in "%$\\'\""})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ConfigError(f"{option} {value!r}: a systemd unit cannot hold {shown} in a path")
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``nfkit install-service``."""
     nfkit = args.nfkit or shutil.which("nfkit") or DEFAULT_NFKIT
-    if not Path(args.policy).is_absolute():
-        raise ConfigError(f"--policy must be an absolute path (the unit runs from /): "
-                          f"{args.policy!r}")
     text = render_unit(args.policy, args.backend, nfkit)
     if args.print_only:
         sys.stdout.write(text)

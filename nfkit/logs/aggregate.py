@@ -18,11 +18,14 @@ attacks: they are Path MTU discovery; a dropped one is reported as ``pmtud_black
 from __future__ import annotations
 
 import bisect
+import os
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from nfkit.errors import ConfigError, LogReadError, SummaryError
 from nfkit.logprefix import parse_prefix
 from nfkit.logs import attribution as attr
 from nfkit.logs import findings
@@ -351,7 +354,7 @@ class Summary:
         the segments (so do not add more records to it afterwards).
         """
         if other.config.with_segment(Segment()) != self.config.with_segment(Segment()):
-            raise ValueError("cannot merge summaries made with different detection settings")
+            raise SummaryError("cannot merge summaries made with different detection settings")
         if other.config.segment != self.config.segment:
             self.config = self.config.with_segment(self.config.segment.union(other.config.segment))
             self._attributor = attr.Attributor(self.config.segment)
@@ -513,11 +516,16 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
-        """Rebuild a summary from :meth:`to_dict` output; raise ``ValueError`` if malformed."""
+        """Rebuild a summary from :meth:`to_dict` output; raise ``SummaryError`` if malformed.
+
+        ``SummaryError`` is also a ``ValueError``; a bad ``config`` raises ``ConfigError``.
+        """
         try:
             return cls._from_dict(data)
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ValueError(f"not a summary: {type(exc).__name__}: {exc}") from None
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+            raise SummaryError(f"not a summary: {type(exc).__name__}: {exc}") from None
 
     @classmethod
     def _from_dict(cls, data: Mapping[str, Any]) -> Summary:
@@ -574,13 +582,36 @@ def _ints(mapping: Mapping[str, Any]) -> dict[str, int]:
 
 
 def summarize(
-    lines: Iterable[str],
+    lines: Iterable[str] | os.PathLike[str],
     config: SummaryConfig | None = None,
     since: datetime | None = None,
 ) -> Summary:
-    """Parse ``lines`` (kernel LOG lines in any wrapper) into a new :class:`Summary`."""
+    """Parse ``lines`` (kernel LOG lines in any wrapper, or a ``Path``) into a new Summary.
+
+    A ``Path`` is read whole (``.gz`` decompressed; ``LogReadError`` if it cannot be). A plain
+    ``str`` or ``bytes`` is refused with ``ConfigError``: iterating it would give characters,
+    not lines, and silently summarise nothing.
+    """
+    if isinstance(lines, os.PathLike):
+        from nfkit.logs.state import read_whole
+
+        lines = read_whole(os.fspath(lines))
+    elif isinstance(lines, str | bytes):
+        raise ConfigError(
+            "summarize() wants lines (an open file, a list of str) or a pathlib.Path, "
+            f"not a {type(lines).__name__}: {str(lines)[:60]!r}"
+        )
     summary = Summary(config)
-    summary.add_lines(lines, since=since)
+    try:
+        summary.add_lines(lines, since=since)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        # An open file that fails while being read: truncated .gz, I/O error, bad encoding.
+        name = getattr(lines, "name", "<lines>")
+        raise LogReadError(f"{name}: cannot read log: {exc}") from None
+    except ValueError as exc:  # "I/O operation on closed file"
+        if "closed file" not in str(exc):
+            raise
+        raise LogReadError(f"{getattr(lines, 'name', '<lines>')}: {exc}") from None
     return summary
 
 

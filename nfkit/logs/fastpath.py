@@ -47,7 +47,7 @@ from typing import Any
 from nfkit.errors import ConfigError
 from nfkit.logs import attribution as attr
 from nfkit.logs.aggregate import EVIDENCE, Finding, SourceStats, Summary, SummaryConfig
-from nfkit.logs.parser import iter_records, parse_line
+from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
 __all__ = [
@@ -61,11 +61,11 @@ __all__ = [
 #: Bytes read per block (the last partial line is carried over to the next block).
 BLOCK_SIZE = 4 << 20
 #: Caches of interpreted values are cleared when they grow past this many entries.
-_CACHE_LIMIT = 1 << 18
+_CACHE_LIMIT = 1 << 20
 #: A log smaller than this is not worth starting worker processes for.
 _PARALLEL_MIN = 8 << 20
 #: Pending counters are moved into the summary when one holds this many distinct keys.
-_PENDING_LIMIT = 1 << 18
+_PENDING_LIMIT = 1 << 19
 
 _D = rb"[0-9]+"
 
@@ -92,16 +92,20 @@ def _pattern(strict: bool) -> re.Pattern[bytes]:
         rb"(" + free + rb"*IN=" + word + rb"* OUT=" + word + rb"* (?:MAC=" + word + rb"* )?"
         rb"SRC=" + word + rb"+ DST=" + word + rb"+)"
         rb" LEN=" + _D + rb" (?:TOS=0x[0-9A-F][0-9A-F] PREC=0x[0-9A-F][0-9A-F] TTL=(" + _D
-        + rb") ID=" + _D + rb" (?:CE )?(?:DF )?|TC=" + _D + rb" HOPLIMIT=(" + _D + rb") FLOWLBL="
-        + _D + rb" )PROTO=(?:TCP SPT=(" + _D + rb") DPT=(" + _D + rb") (?:SEQ=" + _D + rb" ACK="
+        + rb") ID=" + _D + rb" (?:CE )?(?:DF )?(?:MF )?(?:FRAG:" + _D + rb" )?"
+        rb"|TC=" + _D + rb" HOPLIMIT=(" + _D + rb") FLOWLBL=" + _D + rb" )"
+        rb"PROTO=(?:TCP SPT=(" + _D + rb") DPT=(" + _D + rb") (?:SEQ=" + _D + rb" ACK="
         + _D + rb" )?WINDOW=" + _D + rb" RES=0x[0-9a-f][0-9a-f] "
         rb"((?:CWR |ECE |URG |ACK |PSH |RST |SYN |FIN |AE )*)URGP=" + _D
         + rb" (?:OPT \([0-9A-F]*\) )?"
-        rb"|(UDP|UDPLITE) SPT=" + _D + rb" DPT=(" + _D + rb") LEN=" + _D + rb" "
         # ICMP types that quote a packet (errors) are left to the full parser
         rb"|(ICMP TYPE=(?!0*(?:3|4|5|11|12) )" + _D + rb" CODE=" + _D
         + rb"|ICMPv6 TYPE=(?!0*[1-4] )" + _D + rb" CODE=" + _D + rb") (?:ID=" + _D + rb" SEQ="
-        + _D + rb" )?)(?:UID=" + _D + rb" GID=" + _D + rb" )?(?:MARK=0x[0-9a-f]+ )?(?=\n)"
+        + _D + rb" )?"
+        # UDP, UDPLITE, SCTP...; a fragment without its transport header ("PROTO=UDP "), an
+        # unknown protocol ("PROTO=47 "). A TCP fragment (its flow key) is left to the parser.
+        rb"|((?!TCP )[A-Za-z0-9]+) (?:SPT=" + _D + rb" DPT=(" + _D + rb") LEN=" + _D + rb" )?"
+        rb")(?:UID=" + _D + rb" GID=" + _D + rb" )?(?:MARK=0x[0-9a-f]+ )?(?=\n)"
     )  # fmt: skip
     return re.compile(rb"\n(?:" + good + rb"|([^\n]*))")
 
@@ -109,7 +113,7 @@ def _pattern(strict: bool) -> re.Pattern[bytes]:
 _QUICK = _pattern(strict=False)
 _STRICT = _pattern(strict=True)
 # Column indices of a row.
-_HEADER, _NET, _TTL4, _TTL6, _TSPT, _TDPT, _TFLAGS, _UPROTO, _UDPT, _ICMP, _OTHER = range(11)
+_HEADER, _NET, _TTL4, _TTL6, _TSPT, _TDPT, _TFLAGS, _ICMP, _PROTO, _PDPT, _OTHER = range(11)
 
 #: The wrapper lines are rebuilt with, to ask the full parser what a value means.
 _CANARY_HEADER = "Jan  1 00:00:00 nfkitcanary kernel: "
@@ -131,7 +135,9 @@ class _Net:
     dst: str
     mac: str | None
     family: int
-    record: LogRecord
+    #: The head's record (interfaces, MAC), shared by the nets with that head.
+    head: LogRecord
+    address: IPAddress
 
 
 @dataclass(slots=True)
@@ -139,10 +145,9 @@ class _Port:
     """What the protocol part means: protocol name, port key, whether it counts as a port."""
 
     proto: str
-    portkey: str
+    #: "tcp/22", "icmp/8"; None for a packet without port or ICMP type (a fragment).
+    portkey: str | None
     has_port: bool
-    #: 4 or 6 for ICMP / ICMPv6 (checked against the addresses), None otherwise.
-    family: int | None
 
 
 class BlockSummarizer:
@@ -173,6 +178,12 @@ class BlockSummarizer:
         self._stamp: dict[bytes, float | None] = {b"": None}
         self._slot: dict[bytes, int] = {b"": 0}
         self._invalid_nets: set[bytes] = set()
+        #: Headers and nets the full parser must read; headers before ``since``.
+        self._rejected_headers: set[bytes] = set()
+        self._skipped: set[bytes] = set()
+        self._rejected_nets: set[bytes] = set()
+        self._who: dict[bytes, tuple[str, str, str]] = {}
+        self._triples: dict[tuple[str, str, str], tuple[str, str, str]] = {}
         # Pending counters, filled at C speed per block and moved into the summary by flush().
         self._pending_ttl: Counter[tuple[bytes, bytes, bytes]] = Counter()
         self._pending_slots: Counter[tuple[Any, ...]] = Counter()
@@ -184,12 +195,21 @@ class BlockSummarizer:
         self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
         self._latest = float("-inf")
         self._rest = b""
+        #: A record whose attribution fields are set from a net to ask the Attributor.
+        self._scratch = LogRecord()
 
     # -- interpreting distinct values with the full parser -------------------------------------
     def _parse(self, line: str) -> LogRecord | None:
         if self.reference is None:
             return parse_line(line)
-        return next(iter(iter_records([line], reference=self.reference)), None)
+        try:
+            return next(iter(self._stream([line])), None)
+        except (ValueError, IndexError, KeyError):
+            return None
+
+    def _stream(self, lines: list[str]) -> RecordStream:
+        """Parse at :attr:`reference` (the full parser's own reference hook)."""
+        return iter_records(lines, reference=self.reference)
 
     def _header(self, header: bytes) -> Any:
         """(time, slot, skipped) for a wrapper header, or ``_REJECT``."""
@@ -219,14 +239,15 @@ class BlockSummarizer:
         dst = self._address(dst_text)
         if info is _REJECT or src is None or dst is None or src[0].version != dst[0].version:
             return _REJECT
-        record, prefix, verdict, invalid = info
-        record = LogRecord(
-            in_iface=record.in_iface, out_iface=record.out_iface, mac_src=record.mac_src,
-            src=src[0], dst=dst[0], family=src[0].version,
-        )  # fmt: skip
+        head_record, prefix, verdict, invalid = info
+        scratch = self._scratch
+        scratch.in_iface = head_record.in_iface
+        scratch.out_iface = head_record.out_iface
+        scratch.mac_src = head_record.mac_src
+        scratch.src = src[0]
         return _Net(
-            prefix, verdict, invalid, self._attributor.origin(record), src[1], dst[1],
-            record.mac_src, src[0].version, record,
+            prefix, verdict, invalid, self._attributor.origin(scratch), src[1], dst[1],
+            head_record.mac_src, src[0].version, head_record, src[0],
         )  # fmt: skip
 
     def _head(self, head: bytes) -> Any:
@@ -258,21 +279,28 @@ class BlockSummarizer:
     def _ttl_net(self, key: tuple[bytes, bytes, bytes]) -> str | None:
         """The TTL contradiction (or None) for a ``(net, TTL, hop limit)`` triple."""
         net_bytes, ttl4, ttl6 = key
-        record = self._nets[net_bytes].record
-        record.ttl = int(ttl4 or ttl6)
-        return self._attributor.attribute(record)[1]
+        net = self._nets[net_bytes]
+        scratch = self._scratch
+        scratch.in_iface = net.head.in_iface
+        scratch.out_iface = net.head.out_iface
+        scratch.mac_src = net.head.mac_src
+        scratch.src = net.address
+        scratch.ttl = int(ttl4 or ttl6)
+        return self._attributor.attribute(scratch)[1]
 
     def _port(self, key: tuple[bytes, ...]) -> _Port:
-        """Interpret ``(TCP DPT, UDP proto, UDP DPT, ICMP part)``."""
-        tdpt, uproto, udpt, icmp = key
+        """Interpret ``(TCP DPT, ICMP part, other protocol, its DPT)``."""
+        tdpt, icmp, other, dpt = key
         if tdpt:
-            return _Port("tcp", f"tcp/{int(tdpt)}", True, None)
-        if uproto:
-            proto = uproto.decode().lower()
-            return _Port(proto, f"{proto}/{int(udpt)}", True, None)
-        name, type_text, _code = icmp.decode().split()
-        proto = name.lower()
-        return _Port(proto, f"{proto}/{int(type_text[5:])}", False, 4 if name == "ICMP" else 6)
+            return _Port("tcp", f"tcp/{int(tdpt)}", True)
+        if icmp:
+            name, type_text, _code = icmp.decode().split()
+            proto = name.lower()
+            return _Port(proto, f"{proto}/{int(type_text[5:])}", False)
+        proto = other.decode().lower() or "?"
+        if dpt:
+            return _Port(proto, f"{proto}/{int(dpt)}", True)
+        return _Port(proto, None, False)  # no port, no ICMP type: counted, not a port
 
     # -- feeding -------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -293,9 +321,29 @@ class BlockSummarizer:
         return self.summary
 
     def _fallback(self, lines: Iterable[bytes]) -> None:
-        self.summary.add_lines(
-            (line.decode("utf-8", "replace") for line in lines), since=self.since
-        )
+        """Lines for the full parser: exactly :meth:`Summary.add_lines`, at ``reference``."""
+        texts = [line.decode("utf-8", "replace") for line in lines]
+        summary = self.summary
+        if self.reference is None:
+            summary.add_lines(texts, since=self.since)
+            return
+        cutoff = self._cutoff
+        for text in texts:
+            summary.lines += 1
+            try:
+                record = next(iter(self._stream([text])), None)
+            except (ValueError, IndexError, KeyError):
+                record = None
+            if record is None:
+                summary.unparsed += 1
+            elif (
+                cutoff is not None
+                and record.timestamp is not None
+                and record.timestamp.timestamp() < cutoff
+            ):
+                summary.skipped += 1
+            else:
+                summary.add(record)
 
     def feed_lines(self, block: bytes) -> None:
         """Add whole lines (``block`` ends with a newline)."""
@@ -344,16 +392,25 @@ class BlockSummarizer:
         header_info = self._headers
         distinct_headers = set(headers)
         for header in distinct_headers - header_info.keys():
-            header_info[header] = self._header(header)
+            info = header_info[header] = self._header(header)
+            if info is _REJECT:
+                self._rejected_headers.add(header)
+            elif info[2]:
+                self._skipped.add(header)
         nets_info = self._nets
         distinct_nets = set(nets)
         for net_bytes in distinct_nets - nets_info.keys():
             net = nets_info[net_bytes] = self._net(net_bytes)
-            if net is not _REJECT and net.invalid:
+            if net is _REJECT:
+                self._rejected_nets.add(net_bytes)
+                continue
+            triple = (net.src, net.dst, net.origin)
+            self._who[net_bytes] = self._triples.setdefault(triple, triple)
+            if net.invalid:
                 self._invalid_nets.add(net_bytes)
-        rejected = {h for h in distinct_headers if header_info[h] is _REJECT}
-        skipped = {h for h in distinct_headers - rejected if header_info[h][2]}
-        bad_nets = {n for n in distinct_nets if nets_info[n] is _REJECT}
+        rejected = distinct_headers & self._rejected_headers
+        skipped = distinct_headers & self._skipped
+        bad_nets = distinct_nets & self._rejected_nets
         if rejected or skipped or bad_nets:
             kept = self._split_rows(columns, block, rejected, skipped, bad_nets)
             if kept is None:
@@ -366,25 +423,18 @@ class BlockSummarizer:
         summary.lines += rows
         summary.records += rows
 
-        ttl_counts = Counter(zip(nets, columns[_TTL4], columns[_TTL6], strict=True))
-        ttl_info = self._ttl_nets
-        for key in ttl_counts.keys() - ttl_info.keys():
-            ttl_info[key] = self._ttl_net(key)
-        pending = self._pending_ttl
-        if pending:
-            get = pending.get
-            for key, count in ttl_counts.items():
-                pending[key] = get(key, 0) + count
-        else:
-            self._pending_ttl = ttl_counts
+        self._pending_ttl.update(zip(nets, columns[_TTL4], columns[_TTL6], strict=True))
 
-        port_columns = (columns[_TDPT], columns[_UPROTO], columns[_UDPT], columns[_ICMP])
+        port_columns = (columns[_TDPT], columns[_ICMP], columns[_PROTO], columns[_PDPT])
         port_info = self._ports
         for port_key in set(zip(*port_columns, strict=True)) - port_info.keys():
             port_info[port_key] = self._port(port_key)
         stamps = list(map(self._stamp.__getitem__, headers))
         slots = list(map(self._slot.__getitem__, headers))
-        self._pending_slots.update(zip(slots, nets, *port_columns, strict=True))
+        # per row (source, destination, origin), shared by the nets that differ only in prefix
+        # or MAC: fewer distinct (slot, who, port) keys to move into the summary
+        who = list(map(self._who.__getitem__, nets))
+        self._pending_slots.update(zip(slots, who, *port_columns, strict=True))
         self._pending_ports.update(zip(nets, *port_columns, strict=True))
         self._first_last(nets, stamps)
         if not self._invalid_nets.isdisjoint(distinct_nets):
@@ -483,7 +533,12 @@ class BlockSummarizer:
         self._addresses.clear()
         self._heads.clear()
         self._invalid_nets.clear()
+        self._rejected_nets.clear()
+        self._who.clear()
+        self._triples.clear()
         if len(self._headers) > _CACHE_LIMIT:
+            self._rejected_headers.clear()
+            self._skipped.clear()
             self._headers = {b"": (None, 0, False)}
             self._stamp = {b"": None}
             self._slot = {b"": 0}
@@ -507,7 +562,9 @@ class BlockSummarizer:
             if net.mac:
                 stats.macs[net.mac] = stats.macs.get(net.mac, 0) + count
             stats.prefixes[net.prefix] = stats.prefixes.get(net.prefix, 0) + count
-            contradiction = ttl_info[key]
+            contradiction = ttl_info.get(key, _REJECT)
+            if contradiction is _REJECT:
+                contradiction = ttl_info[key] = self._ttl_net(key)
             if contradiction is not None:
                 stats.contradictions[contradiction] = (
                     stats.contradictions.get(contradiction, 0) + count
@@ -531,27 +588,26 @@ class BlockSummarizer:
         nets_info, port_info = self._nets, self._ports
         timeline, activity = summary.timeline, summary.activity
         local = attr.LOCAL
-        # net -> (src, dst, origin) and port -> port key, bound once for the loop below
-        who = {n: (i.src, i.dst, i.origin) for n, i in nets_info.items() if i is not _REJECT}
         portkey_of = {key: port.portkey for key, port in port_info.items()}
         per_slot: dict[str, int] = {}
         current = None
-        for (slot, net_bytes, tdpt, uproto, udpt, icmp), count in self._pending_slots.items():
-            src, dst, origin = who[net_bytes]
+        pending = self._pending_slots.items()
+        for (slot, (src, dst, origin), tdpt, icmp, other, dpt), count in pending:
             if slot != current:
                 per_slot = timeline.get(slot)  # type: ignore[assignment]
                 if per_slot is None:
                     per_slot = timeline[slot] = {}
                 current = slot
             per_slot[origin] = per_slot.get(origin, 0) + count
-            if origin != local:
+            portkey = portkey_of[tdpt, icmp, other, dpt]
+            if origin != local and portkey is not None:
                 by_slot = activity.get(src)
                 if by_slot is None:
                     by_slot = activity[src] = {}
                 touched = by_slot.get(slot)
                 if touched is None:
                     touched = by_slot[slot] = set()
-                touched.add((dst, portkey_of[tdpt, uproto, udpt, icmp]))
+                touched.add((dst, portkey))
         self._pending_slots = Counter()
         ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
         for (net_bytes, *port_key), count in self._pending_ports.items():
@@ -560,6 +616,8 @@ class BlockSummarizer:
             portkey = port.portkey
             stats = sources[net.src]
             stats.protos[port.proto] = stats.protos.get(port.proto, 0) + count
+            if portkey is None:
+                continue
             if port.has_port:
                 ports[portkey] = ports.get(portkey, 0) + count
                 stats.ports[portkey] = stats.ports.get(portkey, 0) + count
@@ -691,11 +749,10 @@ def summarize_paths(
     to the number of CPUs; plain files are split into byte ranges on line boundaries, one
     worker process per range at a time. ``progress(done, total)`` is called with bytes read
     (for :class:`~nfkit.logs.progress.Progress`). ``reference`` is "now" for syslog years
-    (default: the current time, the same in every worker).
+    (default: that of :func:`parse_line`, which forked workers share).
     """
     summary = Summary(config)
     config = summary.config
-    reference = reference or datetime.now()
     jobs = max(1, jobs or os.cpu_count() or 1)
     names = [os.fspath(p) for p in paths]
     total = 0
@@ -713,46 +770,50 @@ def summarize_paths(
         if progress is not None:
             progress(finished, total)
 
+    # Files read here share one engine (finish() after each keeps a last line without newline
+    # apart); parallel parts are merged into it, or the first part becomes the result.
+    engine = BlockSummarizer(config, since, reference)
+    used = False
     tasks: list[tuple[str, int, int]] = []
     for name in names:
         try:
             if name == "-":
-                engine = BlockSummarizer(config, since, reference)
                 _read_stream(sys.stdin.buffer.read, engine.feed, done)
-                summary.merge(engine.finish())
             elif name.endswith(".gz"):
-                engine = BlockSummarizer(config, since, reference)
                 with gzip.open(name, "rb") as handle:
                     _read_stream(handle.read, engine.feed, lambda _size: None)
                 done(Path(name).stat().st_size)
-                summary.merge(engine.finish())
             elif jobs == 1 or Path(name).stat().st_size < _PARALLEL_MIN:
-                engine = BlockSummarizer(config, since, reference)
                 _read_range(name, 0, Path(name).stat().st_size, engine.feed, done)
-                summary.merge(engine.finish())
             else:
                 tasks.extend((name, a, b) for a, b in split_ranges(name, jobs))
+                continue
         except (OSError, EOFError, zlib.error) as exc:
             raise ConfigError(f"{name}: cannot read log: {exc}") from None
+        engine.finish()
+        used = True
+    result = engine.summary if used else None
     if tasks:
-        _run_parallel(summary, tasks, jobs, since, reference, done)
-    return summary
+        result = _run_parallel(result, config, tasks, jobs, since, reference, done)
+    return result if result is not None else engine.summary
 
 
 def _run_parallel(
-    summary: Summary,
+    summary: Summary | None,
+    config: SummaryConfig,
     tasks: list[tuple[str, int, int]],
     jobs: int,
     since: datetime | None,
-    reference: datetime,
+    reference: datetime | None,
     done: Callable[[int], None],
-) -> None:
+) -> Summary | None:
+    """Run ``tasks`` on a pool; merge the parts into ``summary`` as they come."""
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     counter = context.Value("q", 0)
     with context.Pool(
         min(jobs, len(tasks)),
         initializer=_init_worker,
-        initargs=(summary.config, since, reference, counter),
+        initargs=(config, since, reference, counter),
     ) as pool:
         iterator = pool.imap_unordered(_work, tasks)
         reported = 0
@@ -764,11 +825,13 @@ def _run_parallel(
             except StopIteration:
                 break
             else:
-                summary.merge(part)  # as they come: one partial summary in memory at a time
+                # as they come: the first part is the result, the others merge into it
+                summary = part if summary is None else summary.merge(part)
             value = counter.value
             if value > reported:
                 done(value - reported)
                 reported = value
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

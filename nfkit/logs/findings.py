@@ -77,7 +77,15 @@ class SummaryConfig:
         from nfkit.logs.segment import from_toml
 
         segment = from_toml(path)
-        table = load_toml(path).get("summary", {})
+        data = load_toml(path)
+        unknown = set(data) - {"segment", "summary"}
+        if unknown:
+            # A misspelt [segmnet] would otherwise leave attribution without a segment.
+            raise ConfigError(
+                f"{path}: unknown table(s) or key(s) {', '.join(sorted(unknown))} "
+                "(expected [segment] and [summary])"
+            )
+        table = data.get("summary", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [summary] must be a table")
         return cls.from_mapping(table, segment=segment, where=f"{path}: [summary]")

@@ -183,7 +183,17 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
         out += ["", "LOG PREFIXES"]
         for prefix, n in list(data["prefixes"].items())[:10]:
             out.append(f"  {prefix or '(none)':30} {n:>7}")
-    return "\n".join(out) + "\n"
+    return _printable("\n".join(out)) + "\n"
+
+
+#: C0 controls except newline and tab, DEL, and C1 controls (ESC sequences, BEL, CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Show control characters from log lines as ``\\x1b``: the text report lands on terminals
+    and in mail, and anyone who can write to the kernel log or syslog controls those bytes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 # -- HTML ---------------------------------------------------------------------------------------

@@ -145,6 +145,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: error: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: error: invalid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "... (at line 3, column 7)"; turn it into the usual file:LINE: prefix.
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from nfkit.errors import ConfigError, StateError
+from nfkit.errors import LogReadError, StateError
 
 STATE_VERSION = 1
 _CHUNK = 1 << 20
@@ -119,15 +119,13 @@ class LogState:
             for base, members in data["files"].items():
                 families[str(base)] = {
                     str(digest): Mark(
-                        offset=int(mark["offset"]),
-                        inode=int(mark.get("inode", 0)),
+                        offset=_count(mark["offset"], "offset"),
+                        inode=_count(mark.get("inode", 0), "inode"),
                         name=str(mark.get("name", "")),
                     )
                     for digest, mark in members.items()
                 }
-                if any(mark.offset < 0 for mark in families[str(base)].values()):
-                    raise ValueError("negative offset")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise StateError(
                 f"{path}: corrupt state file ({exc}); move it away to start afresh"
             ) from None
@@ -154,6 +152,15 @@ class LogState:
         """A key for "this state, these files": equal for a re-run after a killed run."""
         part = {base: self.to_dict()["files"].get(base, {}) for base in sorted(bases)}
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _count(value: object, what: str) -> int:
+    """A non-negative JSON integer (not a float, bool or string) from a state file."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not an integer")
+    if value < 0:
+        raise ValueError(f"negative {what}")
+    return value
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -222,15 +229,27 @@ def _read_lines(handle: IO[bytes], complete_only: bool) -> Iterator[tuple[str, i
 def read_whole(path: str) -> Iterator[str]:
     """Every line of a file (``.gz`` decompressed; ``-`` is standard input)."""
     if path == "-":
-        for line in sys.stdin.buffer:
-            yield line.rstrip(b"\n").decode("utf-8", "replace")
+        if sys.stdin is None:  # started with standard input closed (``<&-``)
+            raise LogReadError("<stdin>: cannot read log: standard input is closed")
+        try:
+            for line in sys.stdin.buffer:
+                yield line.rstrip(b"\n").decode("utf-8", "replace")
+        except (OSError, ValueError) as exc:
+            raise LogReadError(f"<stdin>: cannot read log: {exc}") from None
         return
     try:
         with _open(Path(path)) as handle:
             for line, _ in _read_lines(handle, complete_only=False):
                 yield line
     except (OSError, EOFError, zlib.error) as exc:
-        raise ConfigError(f"{path}: cannot read log: {exc}") from None
+        raise LogReadError(f"{path}: cannot read log: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """``No such file or directory`` rather than ``[Errno 2] No such file ...: 'path'``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 class IncrementalReader:
@@ -246,7 +265,7 @@ class IncrementalReader:
         self.files_read = 0
 
     def lines(self) -> Iterator[str]:
-        """Yield the new lines, oldest file first; raise ``ConfigError`` if one is unreadable."""
+        """Yield the new lines, oldest file first; raise ``LogReadError`` if one is unreadable."""
         for path in self.paths:
             yield from self._family_lines(path)
 
@@ -256,7 +275,7 @@ class IncrementalReader:
         first_run = known is None
         members = rotation_family(path)
         if not members:
-            raise ConfigError(f"{path}: no such log file (nor rotated copies of it)")
+            raise LogReadError(f"{path}: no such log file (nor rotated copies of it)")
         new: dict[str, Mark] = {}
         self._new[base] = new
         plan: list[tuple[Path, str, int]] = []
@@ -265,7 +284,7 @@ class IncrementalReader:
                 digest = first_line_hash(member)
                 size = _content_size(member) if first_run and member != path else 0
             except (OSError, EOFError, zlib.error) as exc:
-                raise ConfigError(f"{member}: cannot read log: {exc}") from None
+                raise LogReadError(f"{member}: cannot read log: {_reason(exc)}") from None
             if digest is None:
                 continue  # no complete line yet: next run
             mark = (known or {}).get(digest)
@@ -293,7 +312,7 @@ class IncrementalReader:
                         new[digest].offset = offset
                         yield line
             except (OSError, EOFError, zlib.error) as exc:
-                raise ConfigError(f"{member}: cannot read log: {exc}") from None
+                raise LogReadError(f"{member}: cannot read log: {_reason(exc)}") from None
             self.files_read += 1
 
     def new_state(self) -> LogState:

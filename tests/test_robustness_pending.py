@@ -1,0 +1,132 @@
+"""Robustness bugs in modules their owners are still editing; see tests/QA-FINDINGS.md.
+
+Each test states the behaviour the house standard asks for (clean ``error:`` line, exit 2, a
+documented ``NfkitError``). The lead un-skips this module once the owners have fixed them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.skip("pending fixes by owners: see QA-FINDINGS.md", allow_module_level=True)
+
+from pathlib import Path  # noqa: E402
+
+from hostile import (  # noqa: E402
+    SAMPLE,
+    SEGMENT,
+    assert_clean_error,
+    hostile_dir,
+    in_hostile,
+    run_cli,
+)
+
+import nfkit  # noqa: E402
+from nfkit.errors import ConfigError, LogReadError, NfkitError  # noqa: E402
+
+__all__ = ["hostile_dir", "in_hostile"]  # fixtures, re-exported for pytest
+
+pytestmark = pytest.mark.usefixtures("in_hostile")
+
+
+@pytest.fixture
+def history(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
+    """A history database with one run in it."""
+    db = tmp_path / "history.sqlite3"
+    argv = ["summarize", str(SAMPLE), "--config", str(SEGMENT), "--db", str(db)]
+    assert run_cli(capsys, argv).code == 0
+    return db
+
+
+# QA-1: cli/summarize.py parse_since
+@pytest.mark.parametrize("when", ["99999999999d", "9999999999999999999999w", "999999999999s"])
+def test_since_out_of_range(capsys: pytest.CaptureFixture[str], when: str) -> None:
+    outcome = run_cli(capsys, ["summarize", "--no-discover", "--since", when, "plain.log"])
+    assert_clean_error(outcome, 2, r"^nfkit summarize: error: --since: ")
+
+
+# QA-2: cli/report.py / logs/fleet_trends.py period_dates
+@pytest.mark.parametrize("days", ["99999999999", "999999999", "3000000"])
+def test_report_days_out_of_range(
+    capsys: pytest.CaptureFixture[str], history: Path, days: str
+) -> None:
+    outcome = run_cli(capsys, ["report", "--db", str(history), "--days", days])
+    assert_clean_error(outcome, 2, r"^nfkit report: error: --days")
+
+
+# QA-3: cli/merge.py read_summary
+def test_merge_deeply_nested_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert_clean_error(run_cli(capsys, ["merge", "deep.json"]), 2, r"^deep.json: error: ")
+
+
+# QA-4: cli/parse.py, QA-5: cli/compile.py — standard input closed (``<&-``)
+@pytest.mark.parametrize("argv", [["parse", "-"], ["compile", "-"]], ids=["parse", "compile"])
+def test_closed_stdin(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    outcome = run_cli(capsys, argv, stdin=None)
+    assert_clean_error(outcome, 2, rf"^nfkit {argv[0]}: error: .*standard input")
+
+
+# QA-6: cli/compile.py reads stdin as text with the locale's strict decoding
+def test_compile_stdin_invalid_utf8(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["compile", "-"], stdin=b"\xff\xfe\n")
+    assert_clean_error(outcome, 2, r"^(<stdin>|nfkit compile): .*error: ")
+
+
+# QA-7: logs/parser.py iter_records lets OSError / EOFError / BadGzipFile out
+@pytest.mark.parametrize(
+    "name", ["nonexist.log", "adir", "truncated.gz", "corrupt.gz", "plaintext.gz"]
+)
+def test_iter_records_unreadable(name: str) -> None:
+    with pytest.raises(LogReadError):
+        list(nfkit.iter_records(name))
+
+
+# QA-8: compiler.py _read_source lets OSError / UnicodeDecodeError out
+@pytest.mark.parametrize("name", ["nonexist.nfk", "adir", "binary.nfk"])
+def test_compile_policy_unreadable_path(name: str) -> None:
+    with pytest.raises(NfkitError, match=name):
+        nfkit.compile_policy(Path(name))
+
+
+# QA-9: compiler.py: a str naming a missing file is compiled as policy text
+def test_compile_policy_missing_file_named_by_str() -> None:
+    with pytest.raises(NfkitError, match=r"nonexist\.nfk.*(no such|not found|does not exist)"):
+        nfkit.compile_policy("nonexist.nfk")
+
+
+# QA-10: compiler.py: a bad ``emit`` is a bare ValueError
+def test_compile_policy_bad_emit() -> None:
+    with pytest.raises(ConfigError, match="emit"):
+        nfkit.compile_policy("input policy drop {\n}\n", emit="x")  # type: ignore[arg-type]
+
+
+# QA-11: dsl/values.py: a rate nft cannot hold compiles (nft -c then says "syntax error")
+def test_compile_rate_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["compile", "huge-rate.nfk"])
+    assert_clean_error(outcome, 2, r"^huge-rate.nfk:2:\d+: error: .*rate")
+
+
+# QA-12: cli/compile.py: a directory is "no such policy file"
+def test_compile_directory_message(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["compile", "adir"])
+    assert_clean_error(outcome, 2, r"^nfkit compile: error: .*adir.*directory")
+
+
+# QA-13: cli/compile.py / render.py: --templates DIR that does not exist is silently ignored
+def test_compile_templates_dir_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["compile", "crlf.nfk", "--templates", "nonexist"])
+    assert_clean_error(outcome, 2, r"^nfkit compile: error: .*nonexist")
+
+
+# QA-14: cli/parse.py prints control characters from log lines raw
+def test_parse_escapes_control_characters(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = tmp_path / "esc.log"
+    log.write_text(
+        "Nov 25 04:17:23 srv kernel: [ 1.0] \x1b]0;pwned\x07\x1b[31mRED IN=eth0 OUT= "
+        "SRC=198.51.100.7 DST=192.0.2.10 LEN=60 TTL=52 ID=1 PROTO=TCP SPT=1 DPT=23 SYN URGP=0\n"
+    )
+    outcome = run_cli(capsys, ["parse", str(log)])
+    assert outcome.code == 0 and "RED" in outcome.out
+    assert "\x1b" not in outcome.out and "\x07" not in outcome.out
