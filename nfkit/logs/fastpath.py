@@ -4,17 +4,20 @@ The full parser builds a :class:`~nfkit.logs.record.LogRecord` per line (all 40 
 reads a dozen of them. This engine works on blocks of bytes (4 MiB, cut on line boundaries):
 
 1. one ``re.findall`` over the block matches every line against a *strict* pattern of the common
-   shape (classic syslog, RFC 3339 or dmesg wrapper; IPv4/IPv6 TCP, UDP, ICMP echo and other
-   non-error ICMP; every field checked down to its digits) and returns, per line, only the parts
-   a summary uses: the wrapper header, the ``PREFIX IN= OUT= MAC= SRC= DST=`` part, the TTL, the
-   ports or ICMP type, the TCP flags. A catch-all alternative returns every other line whole;
-   those lines go through the full parser (:meth:`Summary.add_lines`), so nothing is lost;
-2. the per-line work is left to C: ``zip``/``Counter``/``dict`` over the columns, so Python code
-   runs once per *distinct* value (header, address part, port), not once per line;
-3. each distinct value is interpreted by the full parser itself — a representative line built
-   from it goes through :func:`~nfkit.logs.parser.parse_line` — and any value the parser reads
+   shape (classic syslog, RFC 3339 or dmesg wrapper; IPv4/IPv6 TCP, UDP and other protocols,
+   fragments, ICMP other than errors; every field checked down to its digits) and returns, per
+   line, only the parts a summary uses: the wrapper header, the ``PREFIX IN= OUT= MAC= SRC=
+   DST=`` part, the TTL, the ports or ICMP type, the TCP flags. A catch-all alternative returns
+   every other line whole (ICMP errors quoting a packet, ARP, cut lines, other wrappers...);
+   those go through the full parser (:meth:`Summary.add_lines`), so nothing is lost;
+2. the per-line work is left to C: ``zip``/``Counter``/``dict`` over the columns into pending
+   counters, so Python code runs once per *distinct* value (header, address part, port), and the
+   pending counters are moved into the summary when they grow (:meth:`BlockSummarizer.flush`);
+3. each distinct header and prefix/interface/MAC part is interpreted by the full parser itself —
+   a representative line built from it goes through :func:`~nfkit.logs.parser.parse_line` — and
+   addresses by :func:`ipaddress.ip_address` as the parser does; any value the parser reads
    differently than expected sends its lines to the full path. The results therefore equal the
-   full parser's (``tests/test_fastpath.py`` checks it on the corpus and on generated logs);
+   full parser's (``tests/test_fastpath.py`` checks it on the corpus, generated and mutated logs);
 4. :func:`summarize_paths` splits plain files into byte ranges on line boundaries and runs one
    worker process per core; each builds a partial :class:`Summary` and the parent merges them
    (merging is exact: see :mod:`nfkit.logs.aggregate`). ``.gz`` files and standard input are
@@ -174,7 +177,6 @@ class BlockSummarizer:
         self._nets: dict[bytes, Any] = {}
         self._addresses: dict[bytes, tuple[IPAddress, str] | None] = {}
         self._ttl_nets: dict[tuple[bytes, bytes, bytes], Any] = {}
-        self._ports: dict[tuple[bytes, ...], _Port] = {}
         self._stamp: dict[bytes, float | None] = {b"": None}
         self._slot: dict[bytes, int] = {b"": 0}
         self._invalid_nets: set[bytes] = set()
@@ -182,12 +184,15 @@ class BlockSummarizer:
         self._rejected_headers: set[bytes] = set()
         self._skipped: set[bytes] = set()
         self._rejected_nets: set[bytes] = set()
-        self._who: dict[bytes, tuple[str, str, str]] = {}
-        self._triples: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+        self._who: dict[bytes, int] = {}
+        self._triples: dict[tuple[str, str, str], int] = {}
+        self._triple_list: list[tuple[str, str, str]] = []
+        self._port_ids: dict[tuple[bytes, ...], int] = {}
+        self._port_list: list[_Port] = []
         # Pending counters, filled at C speed per block and moved into the summary by flush().
         self._pending_ttl: Counter[tuple[bytes, bytes, bytes]] = Counter()
-        self._pending_slots: Counter[tuple[Any, ...]] = Counter()
-        self._pending_ports: Counter[tuple[bytes, ...]] = Counter()
+        self._pending_slots: Counter[tuple[int, int, int]] = Counter()
+        self._pending_ports: Counter[tuple[bytes, int]] = Counter()
         self._pending_first: dict[bytes, float] = {}
         self._pending_last: dict[bytes, float] = {}
         self._pending_invalid: Counter[tuple[bytes, bytes, bytes, bytes]] = Counter()
@@ -405,7 +410,11 @@ class BlockSummarizer:
                 self._rejected_nets.add(net_bytes)
                 continue
             triple = (net.src, net.dst, net.origin)
-            self._who[net_bytes] = self._triples.setdefault(triple, triple)
+            number = self._triples.get(triple)
+            if number is None:
+                number = self._triples[triple] = len(self._triple_list)
+                self._triple_list.append(triple)
+            self._who[net_bytes] = number
             if net.invalid:
                 self._invalid_nets.add(net_bytes)
         rejected = distinct_headers & self._rejected_headers
@@ -426,16 +435,19 @@ class BlockSummarizer:
         self._pending_ttl.update(zip(nets, columns[_TTL4], columns[_TTL6], strict=True))
 
         port_columns = (columns[_TDPT], columns[_ICMP], columns[_PROTO], columns[_PDPT])
-        port_info = self._ports
-        for port_key in set(zip(*port_columns, strict=True)) - port_info.keys():
-            port_info[port_key] = self._port(port_key)
+        port_keys = list(zip(*port_columns, strict=True))
+        port_ids = self._port_ids
+        for port_key in set(port_keys) - port_ids.keys():
+            port_ids[port_key] = len(self._port_list)
+            self._port_list.append(self._port(port_key))
+        ports = list(map(port_ids.__getitem__, port_keys))
         stamps = list(map(self._stamp.__getitem__, headers))
         slots = list(map(self._slot.__getitem__, headers))
-        # per row (source, destination, origin), shared by the nets that differ only in prefix
-        # or MAC: fewer distinct (slot, who, port) keys to move into the summary
+        # per row the number of its (source, destination, origin), shared by the nets that
+        # differ only in prefix or MAC: small int keys hash and compare at C speed
         who = list(map(self._who.__getitem__, nets))
-        self._pending_slots.update(zip(slots, who, *port_columns, strict=True))
-        self._pending_ports.update(zip(nets, *port_columns, strict=True))
+        self._pending_slots.update(zip(slots, who, ports, strict=True))
+        self._pending_ports.update(zip(nets, ports, strict=True))
         self._first_last(nets, stamps)
         if not self._invalid_nets.isdisjoint(distinct_nets):
             self._findings(columns, stamps, block)
@@ -536,6 +548,7 @@ class BlockSummarizer:
         self._rejected_nets.clear()
         self._who.clear()
         self._triples.clear()
+        self._triple_list.clear()
         if len(self._headers) > _CACHE_LIMIT:
             self._rejected_headers.clear()
             self._skipped.clear()
@@ -585,21 +598,21 @@ class BlockSummarizer:
 
     def _flush_slots(self) -> None:
         summary = self.summary
-        nets_info, port_info = self._nets, self._ports
+        nets_info, port_list, triples = self._nets, self._port_list, self._triple_list
         timeline, activity = summary.timeline, summary.activity
         local = attr.LOCAL
-        portkey_of = {key: port.portkey for key, port in port_info.items()}
+        portkeys = [port.portkey for port in port_list]
         per_slot: dict[str, int] = {}
         current = None
-        pending = self._pending_slots.items()
-        for (slot, (src, dst, origin), tdpt, icmp, other, dpt), count in pending:
+        for (slot, who, port), count in self._pending_slots.items():
+            src, dst, origin = triples[who]
             if slot != current:
                 per_slot = timeline.get(slot)  # type: ignore[assignment]
                 if per_slot is None:
                     per_slot = timeline[slot] = {}
                 current = slot
             per_slot[origin] = per_slot.get(origin, 0) + count
-            portkey = portkey_of[tdpt, icmp, other, dpt]
+            portkey = portkeys[port]
             if origin != local and portkey is not None:
                 by_slot = activity.get(src)
                 if by_slot is None:
@@ -610,15 +623,15 @@ class BlockSummarizer:
                 touched.add((dst, portkey))
         self._pending_slots = Counter()
         ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
-        for (net_bytes, *port_key), count in self._pending_ports.items():
+        for (net_bytes, port_id), count in self._pending_ports.items():
             net = nets_info[net_bytes]
-            port = port_info[tuple(port_key)]
-            portkey = port.portkey
+            port_info = port_list[port_id]
+            portkey = port_info.portkey
             stats = sources[net.src]
-            stats.protos[port.proto] = stats.protos.get(port.proto, 0) + count
+            stats.protos[port_info.proto] = stats.protos.get(port_info.proto, 0) + count
             if portkey is None:
                 continue
-            if port.has_port:
+            if port_info.has_port:
                 ports[portkey] = ports.get(portkey, 0) + count
                 stats.ports[portkey] = stats.ports.get(portkey, 0) + count
             by_port = origin_ports.get(net.origin)
