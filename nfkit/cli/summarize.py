@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from nfkit.errors import ConfigError, NfkitError
+from nfkit.fleet import cli as fleet_cli
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.history import History, content_key, parse_url
 from nfkit.logs.report import FORMATS, render
@@ -129,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="host name the run is recorded under in the history (default: this machine's)",
     )
+    fleet_cli.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -158,7 +160,8 @@ def build_config(args: argparse.Namespace) -> SummaryConfig:
     given = args.config or args.segment or args.gateway_mac
     if args.netns:
         segment = segment.union(discover(args.netns))
-    elif not given and not args.no_discover:
+    elif not given and not args.no_discover and not fleet_cli.wanted(args):
+        # with --dask / --fleet the logs are other hosts': this host's segment would be a guess
         try:
             segment = segment.union(discover())
         except NfkitError as exc:
@@ -185,6 +188,23 @@ def run(args: argparse.Namespace) -> int:
     since = parse_since(args.since)
     files = args.files or [DEFAULT_LOG]
     started = time.time()
+    if fleet_cli.wanted(args):
+        fleet_run = fleet_cli.summarize_fleet(args, config, since, files)
+        if not (args.quiet_if_empty and fleet_run.summary.records == 0):
+            emit(fleet_run.text, args.output)
+        if args.db:
+            with History(args.db) as history:
+                if fleet_run.hosts is None:
+                    summary = fleet_run.summary
+                    history.record(content_key(summary), summary, started, host=args.host)
+                else:  # one row per host, as if each host's cron had run
+                    for host, part in fleet_run.hosts.hosts.items():
+                        if part.records:
+                            segment = fleet_run.hosts.segments.get(host)
+                            history.record(
+                                content_key(part), part, started, host=host, segment=segment
+                            )
+        return 0
     summary = Summary(config)
     if args.state:
         if "-" in files:
