@@ -337,3 +337,39 @@ def test_history_not_a_database(tmp_path: Path) -> None:
         history.runs()
     with pytest.raises(ConfigError, match="unsupported database URL"):
         nfkit.History("mysql://x/y")
+
+
+# -- dates at the edge of what datetime holds ------------------------------------------------
+_MESSAGE = (
+    "IN=eth0 OUT= SRC=198.51.100.7 DST=192.0.2.10 LEN=60 TTL=52 ID=1 PROTO=TCP SPT=40000 "
+    "DPT=23 SYN URGP=0"
+)
+EDGE_LINES = [
+    f"9999-12-31T23:59:59.999999+00:00 srv kernel: {_MESSAGE}",
+    f"0001-01-01T00:00:00+00:00 srv kernel: {_MESSAGE}",
+    json.dumps({"__REALTIME_TIMESTAMP": "9" * 20, "_HOSTNAME": "h", "MESSAGE": _MESSAGE}),
+    json.dumps({"__REALTIME_TIMESTAMP": "253402300800000000", "MESSAGE": _MESSAGE}),
+    '{"MESSAGE": ' * 10_000,
+    f"[99999999999999999999999999.5] {_MESSAGE}",
+]
+
+
+def test_summary_survives_edge_dates() -> None:
+    """A line dated at the edge of datetime, or one the parser chokes on, costs one line."""
+    from nfkit.logs.report import render
+
+    summary = nfkit.summarize(EDGE_LINES)
+    assert summary.lines == len(EDGE_LINES) and summary.records >= 2
+    for fmt in ("text", "json", "html"):
+        assert render(summary, fmt)
+    again = nfkit.Summary.from_dict(json.loads(render(summary, "json")))
+    assert again.records == summary.records
+
+
+def test_iso_clamps_instead_of_failing() -> None:
+    from nfkit.logs.findings import from_iso, iso
+
+    assert iso(253402300800.0) == "9999-12-31T23:59:59.999999+00:00"
+    assert iso(-1e18) == "0001-01-01T00:00:00.000000+00:00"
+    assert iso(float("inf")) == "9999-12-31T23:59:59.999999+00:00"
+    assert from_iso(iso(1795493843.25)) == 1795493843.25

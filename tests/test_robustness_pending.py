@@ -130,3 +130,26 @@ def test_parse_escapes_control_characters(
     outcome = run_cli(capsys, ["parse", str(log)])
     assert outcome.code == 0 and "RED" in outcome.out
     assert "\x1b" not in outcome.out and "\x07" not in outcome.out
+
+
+# QA-15: logs/wrappers.py _journal_json: OverflowError / RecursionError out of parse_line
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"__REALTIME_TIMESTAMP": "99999999999999999999", "MESSAGE": "IN=eth0 OUT= '
+        'SRC=1.2.3.4 DST=5.6.7.8 LEN=60 TTL=1 PROTO=TCP SPT=1 DPT=2 SYN"}',
+        '{"__REALTIME_TIMESTAMP": "253402300800000000", "MESSAGE": "IN=eth0 OUT= '
+        'SRC=1.2.3.4 DST=5.6.7.8 LEN=60 TTL=1 PROTO=TCP SPT=1 DPT=2 SYN"}',
+        '{"MESSAGE": ' * 10_000,
+    ],
+    ids=["huge-realtime", "year-10000", "deep-json"],
+)
+def test_parse_line_journal_edge(line: str) -> None:
+    record = nfkit.parse_line(line)
+    assert record is None or record.timestamp is None
+
+
+def test_parse_cli_journal_edge(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    log = tmp_path / "journal.json"
+    log.write_text('{"__REALTIME_TIMESTAMP": "99999999999999999999", "MESSAGE": "x"}\n')
+    assert_clean_error(run_cli(capsys, ["parse", str(log)]), 0, r"1 of 1 lines gave no record")

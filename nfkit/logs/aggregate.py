@@ -331,7 +331,12 @@ class Summary:
         cutoff = since.timestamp() if since is not None else None
         for line in lines:
             self.lines += 1
-            record = parse_line(line)
+            try:
+                record = parse_line(line)
+            except (ValueError, OverflowError, RecursionError):
+                # One absurd line (a journal timestamp past year 9999, JSON nested 10,000
+                # deep) must not cost the whole report: it counts as a line that gave no record.
+                record = None
             if record is None:
                 self.unparsed += 1
                 continue

@@ -147,7 +147,13 @@ def iso(time: float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string with microseconds, or None."""
     if time is None:
         return None
-    return datetime.fromtimestamp(time, UTC).isoformat(timespec="microseconds")
+    try:
+        when = datetime.fromtimestamp(time, UTC)
+    except (ValueError, OverflowError, OSError):
+        # A log line dated at the edge of what datetime holds (9999-12-31T23:59:59.999999
+        # rounds past it as a float): clamp rather than fail the whole report.
+        when = datetime.max.replace(tzinfo=UTC) if time > 0 else datetime.min.replace(tzinfo=UTC)
+    return when.isoformat(timespec="microseconds")
 
 
 def from_iso(text: str | None) -> float | None:
