@@ -14,10 +14,12 @@ from pathlib import Path
 from nfkit.errors import ConfigError, NfkitError
 from nfkit.fleet import cli as fleet_cli
 from nfkit.logs.aggregate import Summary, SummaryConfig
+from nfkit.logs.fastpath import summarize_paths
 from nfkit.logs.history import History, content_key, parse_url
+from nfkit.logs.progress import progress_for
 from nfkit.logs.report import FORMATS, render
 from nfkit.logs.segment import Segment, discover
-from nfkit.logs.state import IncrementalReader, LogState, atomic_write, locked, read_whole
+from nfkit.logs.state import IncrementalReader, LogState, atomic_write, locked
 
 DEFAULT_LOG = "/var/log/kern.log"
 #: Test hook: set to ``kill-before-state`` to SIGKILL the run between report and state.
@@ -130,6 +132,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="host name the run is recorded under in the history (default: this machine's)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes for whole-file runs (default: one per CPU; 1 = in this process)",
+    )
     fleet_cli.add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -180,6 +189,16 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Summarise, write the report, record history, then save the state."""
     if args.db:
@@ -217,8 +236,12 @@ def run(args: argparse.Namespace) -> int:
                 os.kill(os.getpid(), signal.SIGKILL)
             reader.new_state().save(args.state)
     else:
-        for name in files:
-            summary.add_lines(read_whole(name), since=since)
+        progress = progress_for(sys.stderr)
+        try:
+            summary = summarize_paths(files, config, since, jobs=args.jobs, progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
         # Whole files read again: the same input gives the same summary, hence the same row.
         _report(summary, args, None, started)
     return 0
