@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nfkit.errors import ApplyError, DiscoveryError
+from nfkit.errors import ApplyError, ConfigError, DiscoveryError
 from nfkit.netns import Netns
 from nfkit.sysctl import Sysctls
 
@@ -75,11 +75,17 @@ class Backup:
                 raise ValueError(f"unknown backend {backend!r}")
             if netns is not None and not isinstance(netns, str):
                 raise ValueError(f"netns {netns!r} is not a name")
+            try:
+                Netns(netns)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
             if not isinstance(sysctls, dict) or not all(
                 isinstance(v, str | None) for v in sysctls.values()
             ):
                 raise ValueError("sysctls must map names to strings")
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        except KeyError as exc:
+            raise ApplyError(f"cannot read backup {path}: no {exc} in it") from None
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             raise ApplyError(f"cannot read backup {path}: {exc}") from None
         return cls(path, backend, netns, restore, {str(k): v for k, v in sysctls.items()})
 

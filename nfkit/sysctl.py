@@ -60,8 +60,16 @@ class Sysctls:
         self.root = root
 
     def path(self, key: str) -> Path:
-        """Return the file of ``key`` under :attr:`root`."""
-        return self.root / key_to_relpath(key)
+        """Return the file of ``key`` under :attr:`root`; ``ApplyError`` if it is not a name.
+
+        Keys reach here from plans and from backup files, so ``..`` or an empty part (which
+        would lead out of ``/proc/sys``) is refused rather than trusted.
+        """
+        relpath = key_to_relpath(key)
+        parts = relpath.split("/")
+        if any(part in ("", ".", "..") for part in parts) or "\0" in relpath:
+            raise ApplyError(f"invalid sysctl name {key!r}")
+        return self.root / relpath
 
     def read(self, key: str) -> str | None:
         """Return the value of ``key`` stripped of white space, or None when it does not exist."""

@@ -240,6 +240,18 @@ def test_apply_policy_hostile_files(tmp_path: Path) -> None:
     assert not namespace_exists(NO_SUCH_NS)
 
 
+@pytest.mark.parametrize(
+    "name", ["", ".", "..", "a\nb", NO_SUCH_NS, "/etc/passwd", "/proc/self/ns/uts", "/proc"]
+)
+def test_discover_refuses_what_is_not_a_network_namespace(name: str) -> None:
+    """pyroute2 creates a missing namespace (O_CREAT) and fails noisily on a plain file."""
+    from nfkit.logs.segment import discover
+
+    with pytest.raises(DiscoveryError, match="does not exist"):
+        discover(name)
+    assert not namespace_exists(NO_SUCH_NS)
+
+
 def test_run_doctor_missing_namespace() -> None:
     with pytest.raises(DiscoveryError, match="does not exist"):
         nfkit.run_doctor(Netns(NO_SUCH_NS))
@@ -251,7 +263,8 @@ def test_run_doctor_missing_namespace() -> None:
     [b"[]", b"{}", b'{"families": 5, "backend": "nftables"}',
      b'{"families": [], "backend": "pf"}', b'{"families": [], "backend": "nftables", '
      b'"netns": 5}', b'{"families": [], "backend": "nftables", "sysctls": [1]}',
-     b'{"families": ["inet"], "backend": "nftables"}', b"\xff", b"[" * 100_000],
+     b'{"families": ["inet"], "backend": "nftables"}', b"\xff", b"[" * 100_000,
+     b'{"families": [], "backend": "nftables", "netns": "../../etc"}'],
 )
 def test_corrupt_backup(tmp_path: Path, content: bytes) -> None:
     from nfkit.rollback import Backup
@@ -373,3 +386,78 @@ def test_iso_clamps_instead_of_failing() -> None:
     assert iso(-1e18) == "0001-01-01T00:00:00.000000+00:00"
     assert iso(float("inf")) == "9999-12-31T23:59:59.999999+00:00"
     assert from_iso(iso(1795493843.25)) == 1795493843.25
+
+
+@pytest.mark.parametrize(
+    "key", ["", "..", "net/../../etc/passwd", "/proc/sys/../../etc/shadow", "net..ipv4", "a\0b"]
+)
+def test_sysctl_names_cannot_leave_proc_sys(tmp_path: Path, key: str) -> None:
+    from nfkit.sysctl import Sysctls
+
+    sysctls = Sysctls(Netns(), root=tmp_path / "proc" / "sys")
+    with pytest.raises(ApplyError, match="invalid sysctl name"):
+        sysctls.write(key, "1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backup_with_hostile_sysctl_key_restores_nothing_outside(tmp_path: Path) -> None:
+    from nfkit.rollback import Backup, restore_backup
+
+    path = tmp_path / "backup.json"
+    path.write_text(json.dumps({"backend": "nftables", "netns": NO_SUCH_NS, "families": [],
+                                "sysctls": {"net/../../../tmp/owned": "1"}}))
+    problems = restore_backup(Backup.load(path))
+    assert problems and "invalid sysctl name" in problems[0]
+
+
+# -- rotation when every file starts with the same line ---------------------------------------
+HEADER = "# logfile started"
+
+
+def _with_header(kind: str, seed: int, tmp_path: Path) -> tuple[list[str], list[str]]:
+    """The rotation torture of test_state.py, with a fixed first line in every new file."""
+    import random
+
+    from test_state import FakeSyslog, run_once
+
+    class HeaderSyslog(FakeSyslog):
+        def rotate_rename(self, rng: random.Random) -> None:
+            super().rotate_rename(rng)
+            self.path.write_text(HEADER + "\n")
+
+        def rotate_copytruncate(self, rng: random.Random) -> None:
+            super().rotate_copytruncate(rng)
+            self.path.write_text(HEADER + "\n")
+
+    rng = random.Random(seed)
+    syslog = HeaderSyslog(tmp_path)
+    syslog.path.write_text(HEADER + "\n")
+    state = tmp_path / "state.json"
+    seen = run_once(state, syslog.path)
+    for _ in range(60):
+        syslog.write(rng.randint(0, 4), rng)
+        if rng.random() < 0.3:
+            seen += run_once(state, syslog.path)
+        if kind == "rename":
+            syslog.rotate_rename(rng)
+        else:
+            syslog.rotate_copytruncate(rng)
+        syslog.write(rng.randint(0, 3), rng)
+        syslog.hup(rng)
+        if rng.random() < 0.5:
+            seen += run_once(state, syslog.path)
+    syslog.finish_partial(rng)
+    seen += run_once(state, syslog.path)
+    assert run_once(state, syslog.path) == []
+    return [line for line in seen if line != HEADER], syslog.written
+
+
+@pytest.mark.parametrize("kind", ["rename", "copytruncate"])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_rotation_with_a_fixed_first_line_loses_nothing(
+    tmp_path: Path, kind: str, seed: int
+) -> None:
+    """Files told apart by their first line alone: the same header made the reader skip one."""
+    seen, written = _with_header(kind, seed, tmp_path)
+    assert sorted(seen) == sorted(written)
+    assert len(seen) == len(set(seen))

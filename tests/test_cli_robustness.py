@@ -56,7 +56,7 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
     ("sum-missing", ["summarize", *OFFLINE, "nonexist.log"], b"", 2,
      r"^nfkit summarize: error: nonexist.log: cannot read log: No such file or directory$"),
     ("sum-directory", ["summarize", *OFFLINE, "adir"], b"", 2,
-     r"^nfkit summarize: error: adir: cannot read log: Is a directory$"),
+     r"^nfkit summarize: error: adir: cannot read log: .*Is a directory"),
     ("sum-truncated-gz", ["summarize", *OFFLINE, "truncated.gz"], b"", 2,
      r"^nfkit summarize: error: truncated.gz: cannot read log: Compressed file ended"),
     ("sum-corrupt-gz", ["summarize", *OFFLINE, "corrupt.gz"], b"", 2,
@@ -69,8 +69,6 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
     ("sum-huge-line", ["summarize", *OFFLINE, "huge-line.log"], b"", 0, r"\A\Z"),
     ("sum-stdin-empty", ["summarize", *OFFLINE, "-"], b"", 0, r"\A\Z"),
     ("sum-stdin-binary", ["summarize", *OFFLINE, "-"], b"\xff\xfe\x00\n", 0, r"\A\Z"),
-    ("sum-stdin-closed", ["summarize", *OFFLINE, "-"], None, 2,
-     r"^nfkit summarize: error: <stdin>: cannot read log: standard input is closed"),
     # -- summarize: options -----------------------------------------------------------------
     ("sum-since-garbage", ["summarize", *OFFLINE, "--since", "garbage", "plain.log"], b"", 2,
      r"^nfkit summarize: error: --since: cannot read 'garbage'"),
@@ -90,6 +88,10 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
      r"argument --format: invalid choice"),
     ("sum-netns-missing", ["summarize", "--netns", NO_SUCH_NS, "plain.log"], b"", 2,
      rf"^nfkit summarize: error: network namespace '{NO_SUCH_NS}' does not exist"),
+    ("sum-netns-dotdot", ["summarize", "--netns", "..", "plain.log"], b"", 2,
+     r"^nfkit summarize: error: network namespace '..' does not exist"),
+    ("sum-netns-plain-file", ["summarize", "--netns", "/etc/passwd", "plain.log"], b"", 2,
+     r"^nfkit summarize: error: network namespace '/etc/passwd' does not exist"),
     # -- summarize: config ------------------------------------------------------------------
     ("cfg-syntax", ["summarize", "--config", "bad-syntax.toml", "plain.log"], b"", 2,
      r"^bad-syntax.toml:1: error: invalid TOML: "),

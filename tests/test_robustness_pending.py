@@ -153,3 +153,59 @@ def test_parse_cli_journal_edge(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     log = tmp_path / "journal.json"
     log.write_text('{"__REALTIME_TIMESTAMP": "99999999999999999999", "MESSAGE": "x"}\n')
     assert_clean_error(run_cli(capsys, ["parse", str(log)]), 0, r"1 of 1 lines gave no record")
+
+
+# QA-16: logs/fastpath.py summarize_paths: standard input closed (``<&-``)
+def test_summarize_closed_stdin(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--no-discover", "-"], stdin=None)
+    assert_clean_error(outcome, 2, r"^nfkit summarize: error: .*standard input")
+
+
+# QA-17: cli/summarize.py: --netns "" silently inspects the host instead
+def test_summarize_empty_netns(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--netns", "", "plain.log"])
+    assert_clean_error(outcome, 2, r"^nfkit summarize: error: .*namespace ''")
+
+
+# QA-18: cli/summarize.py: --jobs has no upper bound (one worker process per byte range)
+def test_summarize_jobs_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--no-discover", "--jobs", "100000", "plain.log"])
+    assert_clean_error(outcome, 2, r"argument --jobs: ")
+
+
+# QA-19: fleet (dask.py / cli): --partition-mb <= 0 accepted; a bad scheduler address leaves
+# a Dask Client whose __del__ prints a traceback after the error (and waits 20 s)
+def test_partition_mb_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--no-discover", "--partition-mb", "0", "plain.log"])
+    assert_clean_error(outcome, 2, r"--partition-mb")
+
+
+def test_dask_bad_address_fails_fast_and_clean() -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    done = subprocess.run(
+        [sys.executable, "-m", "nfkit", "summarize", "--no-discover", "--dask", "nonsense://x",
+         str(SAMPLE)], capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+
+
+# QA-20: logs/history.py / fleet_report.py: tampered history rows
+@pytest.mark.parametrize(
+    "update",
+    ["summary = '" + "[" * 100_000 + "'", "finished = 1e400"],
+    ids=["deep-summary-json", "infinite-finished"],
+)
+def test_report_tampered_history_row(
+    capsys: pytest.CaptureFixture[str], history: Path, update: str
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(history) as connection:
+        connection.execute(f"UPDATE runs SET {update}")
+    outcome = run_cli(capsys, ["report", "--db", str(history)])
+    assert "Traceback" not in outcome.err and outcome.code in (0, 2), outcome.err[-2000:]
+    if outcome.code == 2:
+        assert "corrupt history row" in outcome.err

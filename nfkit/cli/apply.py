@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--netns", metavar="NAME", help="apply inside network namespace NAME")
     parser.add_argument(
         "--try", dest="try_seconds", type=_seconds, metavar="SECONDS",
-        help="roll back by itself unless confirmed within SECONDS",
+        help="roll back by itself unless confirmed within SECONDS (1 to 86400)",
     )
     parser.add_argument(
         "--no-prompt", action="store_true",

@@ -19,7 +19,9 @@ other MAC). It is built in one of three ways:
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -177,11 +179,12 @@ def discover(netns: str | None = None) -> Segment:
         from pyroute2 import IPRoute
     except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
         raise DiscoveryError(f"pyroute2 is not available: {exc}") from None
-    if netns and not _netns_exists(netns):
+    if netns is not None and not _netns_exists(netns):
         # pyroute2 would silently create a missing namespace: refuse instead.
         raise DiscoveryError(f"network namespace {netns!r} does not exist (see `ip netns list`)")
     try:
-        ipr = IPRoute(netns=netns) if netns else IPRoute()
+        # flags=0: open an existing namespace only (pyroute2's default O_CREAT makes one).
+        ipr = IPRoute(netns=netns, flags=0) if netns is not None else IPRoute()
     except Exception as exc:  # pyroute2 raises OSError, NetlinkError, FileNotFoundError...
         where = f"namespace {netns!r}" if netns else "this host"
         raise DiscoveryError(f"cannot open netlink in {where}: {exc}") from None
@@ -196,10 +199,38 @@ def discover(netns: str | None = None) -> Segment:
 
 
 def _netns_exists(netns: str) -> bool:
-    """True when ``netns`` names a namespace ``ip netns`` knows (or is a path to one)."""
+    """True when ``netns`` names a namespace ``ip netns`` knows (or is a path to one).
+
+    A namespace handle is a file (``/run/netns/NAME``, ``/proc/PID/ns/net``), never a
+    directory: so ``""``, ``.`` and ``..`` name nothing.
+    """
+    if not netns or any(ord(char) < 32 for char in netns):
+        return False
     if "/" in netns:
-        return Path(netns).exists()
-    return any(Path(base, netns).exists() for base in ("/run/netns", "/var/run/netns"))
+        return Path(netns).is_absolute() and _is_netns_handle(Path(netns))
+    return any(_is_netns_handle(Path(base, netns)) for base in ("/run/netns", "/var/run/netns"))
+
+
+#: ``ioctl(fd, NS_GET_NSTYPE)`` (linux/nsfs.h) and the answer for a network namespace.
+_NS_GET_NSTYPE = 0xB703
+_CLONE_NEWNET = 0x40000000
+
+
+def _is_netns_handle(path: Path) -> bool:
+    """True when ``path`` opens a network namespace (not any file: pyroute2, handed a plain
+    file, fails and leaves an event loop that prints a traceback when collected)."""
+    if not path.is_file():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return bool(fcntl.ioctl(fd, _NS_GET_NSTYPE) == _CLONE_NEWNET)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _discover_with(ipr: Any) -> Segment:

@@ -14,6 +14,11 @@ compressed, so one rule covers both kinds of rotation:
 * **copytruncate**: the copy carries the old first line (continue at the offset), the truncated
   original gets a new first line (read from 0).
 
+When several files of a family start with the same line (a logger that writes a fixed header),
+the first line cannot tell them apart: the state also keeps a hash of the last line read before
+each offset, and the file holding that line at that offset is the one to continue; the others are
+new content, read from their start (keys ``HASH+1``, ``HASH+2`` in the state file).
+
 A file with no complete line yet is left for the next run. On the very first run the live file
 is read from its start and older rotated files are taken as already read.
 
@@ -54,6 +59,10 @@ class Mark:
     offset: int
     inode: int = 0
     name: str = ""
+    #: Hash and length of the bytes just before ``offset`` (the last line read): tells which
+    #: of several files with the same first line is the one that was being read.
+    tail: str = ""
+    tail_len: int = 0
 
 
 def first_line_hash(path: Path) -> str | None:
@@ -122,6 +131,8 @@ class LogState:
                         offset=_count(mark["offset"], "offset"),
                         inode=_count(mark.get("inode", 0), "inode"),
                         name=str(mark.get("name", "")),
+                        tail=str(mark.get("tail", "")),
+                        tail_len=_count(mark.get("tail_len", 0), "tail_len"),
                     )
                     for digest, mark in members.items()
                 }
@@ -138,6 +149,7 @@ class LogState:
             "files": {
                 base: {
                     digest: {"offset": m.offset, "inode": m.inode, "name": m.name}
+                    | ({"tail": m.tail, "tail_len": m.tail_len} if m.tail_len else {})
                     for digest, m in sorted(members.items())
                 }
                 for base, members in sorted(self.families.items())
@@ -212,6 +224,12 @@ def locked(state_path: str | Path) -> Iterator[None]:
 
 def _read_lines(handle: IO[bytes], complete_only: bool) -> Iterator[tuple[str, int]]:
     """Yield ``(line, bytes consumed including newline)``; a cut last line only if allowed."""
+    for line, used, _ in _read_raw_lines(handle, complete_only):
+        yield line, used
+
+
+def _read_raw_lines(handle: IO[bytes], complete_only: bool) -> Iterator[tuple[str, int, bytes]]:
+    """Like :func:`_read_lines`, with the line's bytes as read (newline included)."""
     rest = b""
     while True:
         chunk = handle.read(_CHUNK)
@@ -221,9 +239,24 @@ def _read_lines(handle: IO[bytes], complete_only: bool) -> Iterator[tuple[str, i
         lines = data.split(b"\n")
         rest = lines.pop()
         for raw in lines:
-            yield raw.decode("utf-8", "replace"), len(raw) + 1
+            yield raw.decode("utf-8", "replace"), len(raw) + 1, raw
     if rest and not complete_only:
-        yield rest.decode("utf-8", "replace"), len(rest)
+        yield rest.decode("utf-8", "replace"), len(rest), rest
+
+
+def _tail_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _continues(path: Path, mark: Mark) -> bool:
+    """True when ``path`` holds, just before ``mark.offset``, the line last read there."""
+    if not mark.tail_len or mark.tail_len > mark.offset:
+        return False
+    with _open(path) as handle:
+        if _seek(handle, path, mark.offset - mark.tail_len) != mark.offset - mark.tail_len:
+            return False
+        data = handle.read(mark.tail_len)
+    return _tail_hash(data) == mark.tail
 
 
 def read_whole(path: str) -> Iterator[str]:
@@ -279,26 +312,36 @@ class IncrementalReader:
         new: dict[str, Mark] = {}
         self._new[base] = new
         plan: list[tuple[Path, str, int]] = []
+        digests: list[tuple[Path, str | None]] = []
         for member in members:
             try:
-                digest = first_line_hash(member)
-                size = _content_size(member) if first_run and member != path else 0
+                digests.append((member, first_line_hash(member)))
             except (OSError, EOFError, zlib.error) as exc:
                 raise LogReadError(f"{member}: cannot read log: {_reason(exc)}") from None
+        counts: dict[str, int] = {}
+        for _, digest in digests:
+            if digest is not None:
+                counts[digest] = counts.get(digest, 0) + 1
+        consumed: set[str] = set()  # marks of the old state already matched to a file
+        for member, digest in digests:
             if digest is None:
                 continue  # no complete line yet: next run
-            mark = (known or {}).get(digest)
+            try:
+                size = _content_size(member) if first_run and member != path else 0
+                mark = _match(member, digest, counts[digest] > 1, known or {}, consumed)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise LogReadError(f"{member}: cannot read log: {_reason(exc)}") from None
             if mark is not None:
                 start = mark.offset
             elif first_run and member != path:
                 start = size  # history before the first run is not reported
             else:
                 start = 0
-            if digest in new:  # same first line twice: keep the newest file's progress
-                continue
-            new[digest] = Mark(offset=start, inode=_inode(member), name=member.name)
-            plan.append((member, digest, start))
-        for member, digest, start in reversed(plan):  # oldest first
+            key = next(k for n in range(len(new) + 1) if (k := _key(digest, n)) not in new)
+            tail, tail_len = (mark.tail, mark.tail_len) if mark is not None else ("", 0)
+            new[key] = Mark(start, _inode(member), member.name, tail, tail_len)
+            plan.append((member, key, start))
+        for member, key, start in reversed(plan):  # oldest first
             compressed = member.name.endswith(".gz")
             try:
                 with _open(member) as handle:
@@ -306,11 +349,18 @@ class IncrementalReader:
                         # Shorter than what was read, same first line: rewritten, read afresh.
                         handle.seek(0)
                         start = 0
+                        new[key].tail, new[key].tail_len = "", 0
                     offset = start
-                    for line, used in _read_lines(handle, complete_only=not compressed):
+                    last: tuple[bytes, int] | None = None
+                    for line, used, raw in _read_raw_lines(handle, not compressed):
                         offset += used
-                        new[digest].offset = offset
+                        new[key].offset = offset
+                        last = (raw, used)
                         yield line
+                    if last is not None:
+                        raw, used = last
+                        new[key].tail = _tail_hash(raw + b"\n" if used > len(raw) else raw)
+                        new[key].tail_len = used
             except (OSError, EOFError, zlib.error) as exc:
                 raise LogReadError(f"{member}: cannot read log: {_reason(exc)}") from None
             self.files_read += 1
@@ -320,6 +370,37 @@ class IncrementalReader:
         families = dict(self.old.families)
         families.update(self._new)
         return LogState(families)
+
+
+def _key(digest: str, index: int) -> str:
+    """State key of the ``index``-th file of a family starting with the same line."""
+    return digest if index == 0 else f"{digest}+{index}"
+
+
+def _match(
+    member: Path, digest: str, shared: bool, known: dict[str, Mark], consumed: set[str]
+) -> Mark | None:
+    """The mark of the old state that ``member`` continues (None: new content).
+
+    Usually the first line alone says which file is which. When several files of the family
+    start with the same line (a fixed header), the line last read before the remembered
+    offset tells the file that was being read from the ones that are new.
+    """
+    if not shared:
+        return known.get(digest)
+    candidates = [
+        (key, mark) for key, mark in sorted(known.items())
+        if key.split("+", 1)[0] == digest and key not in consumed
+    ]
+    for key, mark in candidates:
+        if _continues(member, mark):
+            consumed.add(key)
+            return mark
+    for key, mark in candidates:
+        if not mark.tail_len:  # a state written before tails existed: as it used to be
+            consumed.add(key)
+            return mark
+    return None
 
 
 def _seek(handle: IO[bytes], path: Path, offset: int) -> int:
