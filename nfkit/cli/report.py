@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the runs of the last ``--days`` days and render them per segment and host."""
     from nfkit.cli.summarize import emit
 
-    if args.days <= 0:
-        raise ConfigError("--days must be a positive number")
+    if not 0 < args.days <= 36500:
+        raise ConfigError("--days must be a whole number from 1 to 36500")
     url = parse_url(args.db or DEFAULT_HISTORY)
     if not url.exists():
         raise ConfigError(f"{url}: no history database (run nfkit summarize --db)")

@@ -151,7 +151,10 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-        return now - timedelta(**{unit[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{unit[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise ConfigError(f"--since: {text.strip()!r} reaches before year 1") from None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
