@@ -37,16 +37,28 @@ from nfkit.backends import get_backend
 from nfkit.backends.base import CompiledRuleset, Emit
 from nfkit.dsl.transform import build_policy
 from nfkit.dsl.validate import validate
+from nfkit.errors import ConfigError
 from nfkit.ir import Policy
 
 BackendName = Literal["nftables", "iptables"]
 
 
+def _read_file(file: Path, path: str | None) -> tuple[str, str]:
+    try:
+        return file.read_text(encoding="utf-8"), path or str(file)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: cannot read policy: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read policy: {exc.strerror or exc}") from None
+
+
 def _read_source(source: str | Path, path: str | None) -> tuple[str, str]:
     if isinstance(source, Path):
-        return source.read_text(encoding="utf-8"), path or str(source)
-    if "\n" not in source and len(source) < 4096 and Path(source).is_file():
-        return Path(source).read_text(encoding="utf-8"), path or source
+        return _read_file(source, path)
+    one_line = "\n" not in source and len(source) < 4096
+    if one_line and (Path(source).exists() or source.strip().endswith(".nfk")):
+        # A one-line string naming a file (or that looks like a policy file's name) is a path.
+        return _read_file(Path(source), path or source)
     return source, path or "<policy>"
 
 
@@ -84,7 +96,7 @@ def compile_policy(
 ) -> CompiledRuleset:
     """Compile a policy file or text for ``backend``; see the module docstring."""
     if emit not in ("script", "ruleset"):
-        raise ValueError(f"emit must be 'script' or 'ruleset', not {emit!r}")
+        raise ConfigError(f"emit must be 'script' or 'ruleset', not {emit!r}")
     text, name = _read_source(source, path)
     with _gc_paused():
         policy = build_policy(text, name)
