@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nfkit.errors import ApplyError, DiscoveryError, RulesetCheckError
+from nfkit.errors import ApplyError, ConfigError, DiscoveryError, RulesetCheckError
 from nfkit.netns import Netns
 from nfkit.rollback import (
     Backup,
@@ -440,10 +440,8 @@ def compile_plan(policy: str | Path, backend: str = "nftables") -> Plan:
     try:
         compiled = compile_policy(path, backend="iptables" if backend == "iptables" else
                                   "nftables", emit="ruleset")
-    except OSError as exc:
-        raise ApplyError(f"cannot read {policy}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ApplyError(f"{policy}: not a policy: not UTF-8 text (byte {exc.start})") from None
+    except ConfigError as exc:  # the file could not be read (compile_policy says why)
+        raise ApplyError(str(exc)) from None
     return plan_from_compiled(compiled, str(policy))
 
 

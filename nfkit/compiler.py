@@ -47,7 +47,7 @@ def _read_file(file: Path, path: str | None) -> tuple[str, str]:
     try:
         return file.read_text(encoding="utf-8"), path or str(file)
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: cannot read policy: not UTF-8 text ({exc.reason})") from None
+        raise ConfigError(f"{file}: not a policy: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read policy: {exc.strerror or exc}") from None
 
@@ -56,7 +56,7 @@ def _read_source(source: str | Path, path: str | None) -> tuple[str, str]:
     if isinstance(source, Path):
         return _read_file(source, path)
     one_line = "\n" not in source and len(source) < 4096
-    if one_line and (Path(source).exists() or source.strip().endswith(".nfk")):
+    if one_line and (Path(source).is_file() or source.strip().endswith(".nfk")):
         # A one-line string naming a file (or that looks like a policy file's name) is a path.
         return _read_file(Path(source), path or source)
     return source, path or "<policy>"

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from nfkit.cli.summarize import emit
 
     if not 0 < args.days <= 36500:
-        raise ConfigError("--days must be a whole number from 1 to 36500")
+        raise ConfigError("--days must be a positive number, at most 36500")
     url = parse_url(args.db or DEFAULT_HISTORY)
     if not url.exists():
         raise ConfigError(f"{url}: no history database (run nfkit summarize --db)")

@@ -26,13 +26,14 @@ import io
 import ipaddress
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Any
 
-from nfkit.errors import LogFormatError
+from nfkit.errors import LogFormatError, LogReadError
 from nfkit.logs.record import IPAddress, LogRecord
 from nfkit.logs.wrappers import _FACILITY_NAME, Unwrapper
 
@@ -1001,6 +1002,15 @@ class _FileLines:
 
 
 def _read_batches(path: Path) -> Iterator[list[str]]:
+    """Yield the lines of ``path`` chunk by chunk; raise LogReadError if it cannot be read."""
+    try:
+        yield from _read_batches_raw(path)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise LogReadError(f"cannot read {path}: {reason}") from None
+
+
+def _read_batches_raw(path: Path) -> Iterator[list[str]]:
     """Yield the lines of ``path`` chunk by chunk; split on "\\n", quicker than line iteration."""
     handle: IO[str]
     if path.suffix == ".gz":
