@@ -35,3 +35,15 @@ def test_report_days_out_of_range(
 ) -> None:
     outcome = run_cli(capsys, ["report", "--db", str(history), "--days", days])
     assert_clean_error(outcome, 2, r"^nfkit report: error: --days")
+
+
+# QA-17: cli/summarize.py: --netns "" silently inspects the host instead
+def test_summarize_empty_netns(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--netns", "", "plain.log"])
+    assert_clean_error(outcome, 2, r"^nfkit summarize: error: .*namespace ''")
+
+
+# QA-18: cli/summarize.py: --jobs has no upper bound (one worker process per byte range)
+def test_summarize_jobs_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_cli(capsys, ["summarize", "--no-discover", "--jobs", "100000", "plain.log"])
+    assert_clean_error(outcome, 2, r"argument --jobs: ")

@@ -116,18 +116,6 @@ def test_summarize_closed_stdin(capsys: pytest.CaptureFixture[str]) -> None:
     assert_clean_error(outcome, 2, r"^nfkit summarize: error: .*standard input")
 
 
-# QA-17: cli/summarize.py: --netns "" silently inspects the host instead
-def test_summarize_empty_netns(capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run_cli(capsys, ["summarize", "--netns", "", "plain.log"])
-    assert_clean_error(outcome, 2, r"^nfkit summarize: error: .*namespace ''")
-
-
-# QA-18: cli/summarize.py: --jobs has no upper bound (one worker process per byte range)
-def test_summarize_jobs_bounded(capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run_cli(capsys, ["summarize", "--no-discover", "--jobs", "100000", "plain.log"])
-    assert_clean_error(outcome, 2, r"argument --jobs: ")
-
-
 # QA-19: fleet (dask.py / cli): --partition-mb <= 0 accepted; a bad scheduler address leaves
 # a Dask Client whose __del__ prints a traceback after the error (and waits 20 s)
 def test_partition_mb_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:

@@ -170,6 +170,8 @@ def build_config(args: argparse.Namespace) -> SummaryConfig:
     flags = Segment.from_values(networks=args.segment, gateway_macs=args.gateway_mac)
     segment = config.segment.union(flags)
     given = args.config or args.segment or args.gateway_mac
+    if args.netns is not None and not args.netns.strip():
+        raise ConfigError("--netns: namespace '' is not a name (leave --netns out for this host)")
     if args.netns:
         segment = segment.union(discover(args.netns))
     elif not given and not args.no_discover and not fleet_cli.wanted(args):
@@ -192,13 +194,17 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+#: More worker processes than this only thrash: each holds a partial summary in memory.
+MAX_JOBS = 256
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_JOBS}, not {value}")
     return value
 
 
