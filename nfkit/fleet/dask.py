@@ -8,8 +8,8 @@ single-process run on the same input.
 
 Engines (``engine=``): ``"fast"`` is the multi-core fast path's
 :class:`~nfkit.logs.fastpath.BlockSummarizer` (what ``nfkit summarize`` runs on a big file),
-``"lines"`` is :meth:`Summary.add_lines` (the record-by-record reference); ``"auto"`` takes the
-fast one when it can be imported. Both give equal summaries (tested). With a fleet file the
+``"lines"`` is :meth:`Summary.add_lines` (the record-by-record reference); ``"auto"`` is the
+fast one. Both give equal summaries (tested). With a fleet file the
 records are routed to per-host summaries by :func:`~nfkit.fleet.summary.summarize_by_host`.
 Every task is given the same ``reference`` time for the year of syslog dates, so workers whose
 clocks or start times differ still agree.
@@ -27,7 +27,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nfkit.errors import ConfigError, NfkitError
@@ -42,6 +41,7 @@ from nfkit.fleet.partition import read_partition as _read_partition
 from nfkit.fleet.partition import read_partition_bytes as _read_partition_bytes
 from nfkit.fleet.summary import FleetSummary, combine, merge_summaries, summarize_by_host
 from nfkit.logs.aggregate import Summary, SummaryConfig
+from nfkit.logs.fastpath import BlockSummarizer
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -76,14 +76,6 @@ class DaskError(NfkitError):
     """The Dask cluster failed the run (a worker died, the scheduler went away)."""
 
 
-def _fastpath() -> ModuleType | None:
-    try:
-        from nfkit.logs import fastpath
-    except (ImportError, SyntaxError):  # pragma: no cover - only while the module is absent
-        return None
-    return fastpath
-
-
 def summarize_partition(
     partition: Partition,
     config: SummaryConfig,
@@ -94,15 +86,11 @@ def summarize_partition(
     """Summarise one partition exactly as ``nfkit summarize`` does a file (a worker task)."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
-    fastpath = _fastpath() if engine != "lines" else None
-    if fastpath is not None:
-        block = fastpath.BlockSummarizer(config, since, reference)
+    if engine != "lines":
+        block = BlockSummarizer(config, since, reference)
         for chunk in _read_partition_bytes(partition):
             block.feed(chunk)
-        result: Summary = block.finish()
-        return result
-    if engine == "fast":
-        raise ConfigError("the fast engine (nfkit.logs.fastpath) is not available")
+        return block.finish()
     summary = Summary(config)
     summary.add_lines(_read_partition(partition), since=since)
     return summary
