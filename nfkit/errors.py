@@ -15,6 +15,7 @@ The tree::
     │                             (also a ``ValueError``, which it used to be)
     ├── StateError                the cron state file is unreadable or inconsistent
     ├── DiscoveryError            the running system could not be inspected (netlink, namespace)
+    ├── DaskError                 the Dask cluster failed a run (worker killed, scheduler lost)
     └── ApplyError                loading a ruleset or setting a sysctl failed
         └── RulesetCheckError     the kernel's own tools rejected the ruleset before loading
 
@@ -103,6 +104,13 @@ class StateError(NfkitError):
 
 class DiscoveryError(NfkitError):
     """The running system (interfaces, routes, neighbours, namespace) could not be inspected."""
+
+
+class DaskError(NfkitError):
+    """The Dask cluster failed the run (a worker died, the scheduler went away).
+
+    An unreachable scheduler or a bad address is a :class:`ConfigError` instead.
+    """
 
 
 class ApplyError(NfkitError):

@@ -3,7 +3,8 @@
 Templates are searched, first match wins, in:
 
 1. the directory given to :func:`environment` / :func:`render` (``template_dir``), or the
-   ``NFKIT_TEMPLATES`` environment variable: a user's own copy;
+   ``NFKIT_TEMPLATES`` environment variable: a user's own copy (it must be a directory, else
+   :class:`~nfkit.errors.ConfigError`);
 2. ``nfkit/templates`` inside the installed package (the wheel force-includes ``templates/``);
 3. the repository's top-level ``templates/`` in a source checkout.
 """
@@ -17,15 +18,26 @@ from typing import Any
 
 import jinja2
 
+from nfkit.errors import ConfigError
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
 def template_dirs(template_dir: str | Path | None = None) -> tuple[Path, ...]:
-    """The directories searched for templates, in order."""
+    """The directories searched for templates, in order.
+
+    Raise :class:`~nfkit.errors.ConfigError` when ``template_dir`` (or ``NFKIT_TEMPLATES``) is
+    not a directory: the user's templates would otherwise be ignored without a word.
+    """
     dirs: list[Path] = []
+    what = "template directory" if template_dir else "NFKIT_TEMPLATES directory"
     chosen = template_dir or os.environ.get("NFKIT_TEMPLATES")
     if chosen:
-        dirs.append(Path(chosen))
+        user = Path(chosen)
+        if not user.is_dir():
+            problem = "is not a directory" if user.exists() else "does not exist"
+            raise ConfigError(f"{what} {user} {problem}")
+        dirs.append(user)
     for candidate in (_PACKAGE / "templates", _PACKAGE.parent / "templates"):
         if candidate.is_dir():
             dirs.append(candidate)

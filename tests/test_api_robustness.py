@@ -2,7 +2,7 @@
 
 Library calls must raise what ``nfkit/errors.py`` documents (a caller catches ``NfkitError``),
 not ``ValueError`` / ``OSError`` / ``UnicodeDecodeError`` / ``OverflowError`` /
-``RecursionError`` from deep inside. Pending bugs of other owners: test_robustness_pending.py.
+``RecursionError`` from deep inside. QA regressions: test_qa_regressions.py.
 """
 
 from __future__ import annotations

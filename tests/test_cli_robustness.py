@@ -1,7 +1,7 @@
 """Hostile input to every command: a clean ``error:`` line and exit 2, never a traceback.
 
 Each case runs ``nfkit`` in-process inside a directory of bad files (see ``hostile.py``).
-Bugs in modules still being edited by their owners are in ``test_robustness_pending.py``.
+The QA findings' regression tests are in ``test_qa_regressions.py``.
 """
 
 from __future__ import annotations

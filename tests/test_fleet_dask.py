@@ -196,7 +196,6 @@ def test_summarize_options_with_dask_and_fleet(
     [
         (("--dask", "tcp://127.0.0.1:9", "--state", "s.json"), ["a.log"], "--state cannot"),
         (("--dask", "tcp://127.0.0.1:9"), ["-"], "standard input"),
-        (("--dask", "tcp://127.0.0.1:9", "--partition-mb", "0"), ["a.log"], "positive"),
         (("--fleet", "/nonexistent/fleet.toml"), ["a.log"], "cannot read"),
     ],
 )

@@ -12,6 +12,7 @@ and swapped in, so a set of 100,000 addresses is one rule per family.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import collapse_addresses
@@ -39,6 +40,24 @@ _MULTIPORT_SLOTS = 15
 _PROTOCOL_WORDS = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp",
                    "sctp": "sctp", "udplite": "udplite"}
 _NUMBERS = {"gre": "47", "esp": "50", "ah": "51"}
+
+# What iptables' rate matches hold (the nftables backend takes far more: nfkit.dsl.values).
+# ``limit`` (LOG rates, ``limit rate`` for all sources) keeps the time between two packets in
+# steps of 1/10000 s and takes a burst of at most 10000; ``hashlimit`` (``limit rate ... per
+# source``) uses steps of 1/1000000 s and a burst of at most 1000000. In the kernel both count
+# credits for ``burst`` packets at the rate: burst times the time between two packets must stay
+# under MAX_BUCKET_SECONDS (2**32 / 38400 credits for xt_limit; 2**64 / (HZ x credits per jiffy)
+# for xt_hashlimit at HZ=300), or the counter overflows and the rule is refused when loaded.
+LIMIT_SCALE = 10_000
+LIMIT_MAX_BURST = 10_000
+HASHLIMIT_SCALE = 1_000_000
+HASHLIMIT_MAX_BURST = 1_000_000
+#: About 31 hours; ``1/hour`` takes a burst of 31 at most, ``1/day`` a burst of 1.
+MAX_BUCKET_SECONDS = 111_848
+_LIMIT_MAX_CREDIT = (2**32 - 1) // 38_400 * LIMIT_SCALE + LIMIT_SCALE - 1
+_HASHLIMIT_MAX_CREDIT = (2**64 - 1) // 164_926_744
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_GLOBAL_LOG_RATE = re.compile(r"\s*(log\s+rate)\b")
 
 
 @dataclass(slots=True)
@@ -424,6 +443,55 @@ class IptablesBackend(Backend):
         text = "\n".join(prepare) + "\n" if prepare else ""
         return text, ("\n".join(commit) + "\n" if commit else ""), tuple(owned)
 
+    # -- rates ----------------------------------------------------------------------------------
+    def check_rates(self) -> None:
+        """Refuse every rate iptables cannot hold (see :data:`MAX_BUCKET_SECONDS`)."""
+        policy = self.policy
+        if any(drops_invalid(chain) for chain in policy.chains):
+            self.check_rate(policy.log_rate, "limit", self.log_rate_span(), "log rate")
+        for chain in policy.chains:
+            if chain.policy_log is not None:
+                self.check_rate(chain.policy_log.rate, "limit", chain.policy_log.span, "log rate")
+            for rule in chain.rules:
+                if rule.log is not None:
+                    self.check_rate(rule.log.rate, "limit", rule.log.span, "log rate")
+                if isinstance(rule.limit, ir.RateLimit):
+                    match = "hashlimit" if rule.limit.per_source else "limit"
+                    self.check_rate(rule.limit.rate, match, rule.limit.span, "limit rate")
+
+    def check_rate(self, rate: ir.Rate, match: str, span: Span, what: str) -> None:
+        """Raise ``UnsupportedFeatureError`` when the ``limit``/``hashlimit`` match cannot
+        hold ``rate``."""
+        scale, max_burst, max_credit = (
+            (LIMIT_SCALE, LIMIT_MAX_BURST, _LIMIT_MAX_CREDIT) if match == "limit"
+            else (HASHLIMIT_SCALE, HASHLIMIT_MAX_BURST, _HASHLIMIT_MAX_CREDIT)
+        )
+        seconds = _UNIT_SECONDS[rate.unit]
+        shown = f"{rate.count}/{rate.unit} burst {rate.burst}"
+        interval = scale * seconds // rate.count  # what the match stores: steps between packets
+        if interval == 0:
+            raise self.unsupported(
+                f"{what} {shown}: the {match} match takes at most {scale}/second "
+                f"({scale * 60}/minute, {scale * 3600}/hour, {scale * 86400}/day)", span)
+        if rate.burst > max_burst:
+            raise self.unsupported(
+                f"{what} {shown}: the {match} match takes a burst of at most {max_burst}", span)
+        if interval * rate.burst > max_credit:
+            raise self.unsupported(
+                f"{what} {shown}: the kernel's {match} match cannot count a burst of "
+                f"{rate.burst} packets {interval / scale:g} s apart (burst times interval must "
+                f"stay under {MAX_BUCKET_SECONDS} s, about 31 hours); lower the burst to at "
+                f"most {max_credit // interval} or raise the rate", span)
+
+    def log_rate_span(self) -> Span:
+        """Where the policy's ``log rate`` statement is (its first line when there is none)."""
+        for path, lines in self.policy.sources.items():
+            for number, text in enumerate(lines, 1):
+                found = _GLOBAL_LOG_RATE.match(text)
+                if found is not None:
+                    return Span(path, number, found.start(1) + 1, number, found.end(1) + 1)
+        return Span(self.policy.path, 1, 1)
+
     # -- result ---------------------------------------------------------------------------------
     def restore_file(self, version: ir.IPVersion) -> tuple[str, list[IptablesJump], int]:
         """The ``iptables-restore --noflush`` text for one IP version."""
@@ -445,6 +513,7 @@ class IptablesBackend(Backend):
 
     def compile(self, emit: Emit = "script") -> CompiledRuleset:
         """Compile to restore files (and the loader script when ``emit == "script"``)."""
+        self.check_rates()
         ipv4, jumps4, count4 = self.restore_file(4)
         ipv6, jumps6, count6 = self.restore_file(6)
         prepare, commit, owned = self.ipsets()

@@ -42,8 +42,13 @@ class _CommandModule(Protocol):
         """Add the command's parser; set ``func`` to a callable taking the namespace."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level argument parser with every command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level argument parser with every command registered.
+
+    With ``command`` (one of the command names), only that command is registered: the other
+    commands' modules, and what they import, are not loaded. ``main`` does this when the first
+    argument names a command, so that ``nfkit summarize`` does not pay for the policy compiler.
+    """
     parser = argparse.ArgumentParser(
         prog="nfkit",
         description=(
@@ -55,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nfkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in _COMMANDS:
+    for name in _COMMANDS if command is None else (command,):
         module: _CommandModule = importlib.import_module(f"nfkit.cli.{name.replace('-', '_')}")
         module.register(subparsers)
     return parser
@@ -63,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run nfkit with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `nfkit CMD ...`: every argument after CMD belongs to CMD's parser, so the other commands
+    # need not be registered. Anything else (`nfkit --help`, a typo) gets the whole parser.
+    parser = build_parser(argv[0] if argv and argv[0] in _COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

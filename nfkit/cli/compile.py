@@ -66,16 +66,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Compile, print warnings to stderr, write the output."""
     if args.policy == "-":
-        source: str | Path = sys.stdin.read()
+        source: str | Path = _read_stdin()
         path = "<stdin>"
     else:
-        policy_path = Path(args.policy)
-        if not policy_path.is_file():
-            raise ConfigError(f"no such policy file: {args.policy}")
-        try:
-            source = policy_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {args.policy}: {exc}") from None
+        source = _read_policy(args.policy)
         path = args.policy
     result = compile_policy(source, args.backend, args.emit, path=path,
                             template_dir=args.templates)
@@ -96,3 +90,40 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0
+
+
+def _read_stdin() -> str:
+    """The policy on standard input, decoded as strictly as a policy file (UTF-8).
+
+    Raise :class:`~nfkit.errors.ConfigError` when standard input is closed or is not UTF-8 text.
+    Line endings are translated as for a file (``\\r\\n`` and ``\\r`` become ``\\n``).
+    """
+    stdin = sys.stdin
+    if stdin is None:  # started with standard input closed (``<&-``)
+        raise ConfigError("<stdin>: cannot read policy: standard input is closed")
+    try:
+        buffer = getattr(stdin, "buffer", None)
+        if buffer is None:  # a text stream put in place by a caller: already decoded
+            data: str = stdin.read()
+        else:
+            data = buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"<stdin>: not a policy: not UTF-8 text ({exc.reason})") from None
+    except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"<stdin>: cannot read policy: {reason}") from None
+    return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_policy(name: str) -> str:
+    policy_path = Path(name)
+    if policy_path.is_dir():
+        raise ConfigError(f"{name}: is a directory, not a policy file")
+    if not policy_path.exists():
+        raise ConfigError(f"no such policy file: {name}")
+    try:
+        return policy_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {name}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None

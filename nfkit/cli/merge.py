@@ -88,12 +88,15 @@ def read_summary(path: str) -> Summary:
         raise ConfigError(
             f"{path}: error: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: error: invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: error: not an nfkit summary (expected a JSON object)")
     try:
         return Summary.from_dict(data)
-    except (ValueError, ConfigError) as exc:
-        raise ConfigError(f"{path}: error: not an nfkit summary: {exc}") from None
+    except (ValueError, ConfigError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{path}: error: not an nfkit summary: {why}") from None
 
 
 def host_names(paths: list[str]) -> list[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import TextIO
 
-from nfkit.errors import ConfigError
+from nfkit.errors import ConfigError, LogReadError
 from nfkit.logs.parser import RecordStream, iter_records
 from nfkit.logs.record import IPAddress, LogRecord
 
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     for name in args.files:
         if name == "-":
+            if sys.stdin is None:  # started with standard input closed (``<&-``)
+                raise LogReadError("<stdin>: cannot read log: standard input is closed")
             # bytes, so that invalid UTF-8 is replaced instead of raising
             stdin = getattr(sys.stdin, "buffer", sys.stdin)
             stream = iter_records(stdin, strict=args.strict, name="<stdin>")
@@ -125,8 +128,18 @@ def _packet(record: LogRecord) -> str:
     return " ".join(parts)
 
 
+#: Control characters (C0 including newline and tab, DEL, C1): a log line's prefix, host or
+#: interface name can carry ESC sequences, BEL or CR, chosen by whoever can write to the log.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` with control characters shown as ``\\x1b`` (safe on a terminal)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def summarize(record: LogRecord) -> str:
-    """Return a readable one-line summary of ``record``."""
+    """Return a readable one-line summary of ``record``; control characters are escaped."""
     parts: list[str] = []
     if record.timestamp is not None:
         parts.append(record.timestamp.isoformat(sep=" "))
@@ -138,4 +151,4 @@ def summarize(record: LogRecord) -> str:
         parts.append(json.dumps(record.prefix) if " " in record.prefix else record.prefix)
     parts.append(f"{record.in_iface or '-'}>{record.out_iface or '-'}")
     parts.append(_packet(record))
-    return " ".join(parts)
+    return _printable(" ".join(parts))

@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from nfkit.errors import ConfigError, NfkitError
+from nfkit.errors import ConfigError, LogReadError, NfkitError
 from nfkit.fleet import cli as fleet_cli
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.fastpath import summarize_paths
@@ -210,11 +210,13 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Summarise, write the report, record history, then save the state."""
+    files = args.files or [DEFAULT_LOG]
+    if "-" in files and sys.stdin is None:  # started with standard input closed (``<&-``)
+        raise LogReadError("<stdin>: cannot read log: standard input is closed")
     if args.db:
         parse_url(args.db)  # a bad URL stops the run before any log is read
     config = build_config(args)
     since = parse_since(args.since)
-    files = args.files or [DEFAULT_LOG]
     started = time.time()
     if fleet_cli.wanted(args):
         fleet_run = fleet_cli.summarize_fleet(args, config, since, files)

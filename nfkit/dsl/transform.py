@@ -334,8 +334,9 @@ class _Builder(ValueReader):
         for item in items:
             if item.text in names.PROTOCOLS:
                 out.append(item.text)
-            elif item.text.isdigit() and int(item.text) <= 255:
-                number = int(item.text)
+            elif (item.text.isascii() and item.text.isdigit()
+                  and len(item.text.lstrip("0")) <= 3 and int(item.text.lstrip("0") or "0") <= 255):
+                number = int(item.text.lstrip("0") or "0")
                 named = next((k for k, v in names.PROTOCOLS.items() if v == number), None)
                 out.append(named or item.text)
             else:

@@ -21,6 +21,14 @@ from nfkit.span import Span
 
 #: Burst used when a rate has no ``burst``.
 DEFAULT_BURST = 5
+#: Largest ``burst`` (packets). iptables' ``limit`` match takes less (see the iptables backend).
+MAX_BURST = 1_000_000
+#: nftables keeps a rate (packets per unit) in 64 bits, and rate + burst must fit as well.
+_U64_MAX = 2**64 - 1
+#: Largest rate count per unit, whatever the burst: 18446744073708551615.
+MAX_RATE = _U64_MAX - MAX_BURST
+#: Seconds per rate unit.
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}\*?\Z")
 
@@ -161,20 +169,27 @@ class ValueReader:
         return tuple(self.network(item) for item in items)
 
     def number(self, item: Item, what: str, low: int, high: int) -> int:
-        if item.kind != "item" or not item.text.isdigit():
-            self.fail(f"expected {what} (a number), got {item.text!r}", item.span)
-        value = int(item.text)
+        """A decimal number within ``low..high``, or a ``RuleSemanticError`` at its place."""
+        text = item.text
+        if item.kind != "item" or not _DIGITS.fullmatch(text):
+            self.fail(f"expected {what} (a number), got {text!r}", item.span)
+        if len(text.lstrip("0")) > len(str(high)):  # also keeps int() off thousands of digits
+            self.fail(f"{what} {_shorten(text)} is out of range {low}-{high}", item.span)
+        value = int(text)
         if not low <= value <= high:
             self.fail(f"{what} {value} is out of range {low}-{high}", item.span)
         return value
 
     def port_range(self, item: Item, protocols: tuple[str, ...] | None) -> list[ir.PortRange]:
         text = item.text
-        if item.kind == "item" and text.isdigit():
+        if item.kind == "item" and _DIGITS.fullmatch(text):
             port = self.number(item, "port", 0, 65535)
             return [ir.PortRange(port, port)]
         if item.kind == "item" and _PORT_RANGE.fullmatch(text):
             low_text, high_text = text.split("-")
+            if max(len(low_text.lstrip("0")), len(high_text.lstrip("0"))) > 5:
+                self.fail(f"port range {_shorten(text)!r} must be low-high within 0-65535",
+                          item.span)
             low, high = int(low_text), int(high_text)
             if not 0 <= low <= high <= 65535:
                 self.fail(f"port range {text!r} must be low-high within 0-65535", item.span)
@@ -213,21 +228,38 @@ class ValueReader:
         return tuple(entries)
 
     def rate(self, node: Tree[Token]) -> ir.Rate:
+        """``N/unit [burst N]`` within what nftables holds (see :data:`MAX_RATE`).
+
+        The count is 1 to :data:`MAX_RATE` per unit and the burst 1 to :data:`MAX_BURST`; and
+        nftables' token bucket (burst times nanoseconds per packet) must fit in 64 bits, which only
+        a slow rate with a large burst exceeds (``1/day`` takes a burst of at most 213503).
+        """
         rate_token, burst_token = node.children
         assert isinstance(rate_token, Token)
         item = Item(str(rate_token), self.span(rate_token), "item")
-        match = re.fullmatch(r"(\d+)/([a-z]+)", item.text)
+        match = _RATE.fullmatch(item.text)
         if not match or match.group(2) not in names.RATE_UNITS:
             self.fail(f"expected a rate such as 10/second or 5/minute, got {item.text!r}",
                       item.span)
-        count = int(match.group(1))
+        unit = cast(Literal["second", "minute", "hour", "day"], names.RATE_UNITS[match.group(2)])
+        digits = match.group(1).lstrip("0")
+        if len(digits) > len(str(MAX_RATE)) or int(digits or "0") > MAX_RATE:
+            self.fail(f"rate {_shorten(match.group(1))}/{match.group(2)} is out of range: at "
+                      f"most {MAX_RATE}/{unit} (nftables holds rates in 64 bits)", item.span)
+        count = int(digits or "0")
         if count < 1:
             self.fail("a rate must be at least 1", item.span)
-        unit = cast(Literal["second", "minute", "hour", "day"], names.RATE_UNITS[match.group(2)])
         burst = DEFAULT_BURST
+        burst_span = item.span
         if isinstance(burst_token, Token):
             burst_item = Item(str(burst_token), self.span(burst_token), "item")
-            burst = self.number(burst_item, "burst", 1, 1_000_000)
+            burst = self.number(burst_item, "burst", 1, MAX_BURST)
+            burst_span = burst_item.span
+        per_packet = UNIT_SECONDS[unit] * 10**9 // count  # nanoseconds between two packets
+        if per_packet * burst > _U64_MAX:
+            self.fail(f"burst {burst} is too large for the rate {count}/{unit}: nftables' token "
+                      f"bucket holds at most {_U64_MAX // per_packet} packets at this rate",
+                      burst_span)
         return ir.Rate(count, unit, burst)
 
     def interfaces_of(self, items: tuple[Item, ...]) -> tuple[str, ...]:
@@ -245,7 +277,14 @@ class ValueReader:
         return tuple(dict.fromkeys(out))
 
 
-_PORT_RANGE = re.compile(r"\d+-\d+")
+_DIGITS = re.compile(r"[0-9]+")
+_PORT_RANGE = re.compile(r"[0-9]+-[0-9]+")
+_RATE = re.compile(r"([0-9]+)/([a-z]+)")
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    """``text``, or its start and length when it is too long to quote in a message."""
+    return text if len(text) <= width else f"{text[:20]}... ({len(text)} characters)"
 
 #: The keyword a tree starts with; lark leaves anonymous keywords out of the tree.
 _LEADING_KEYWORD = {

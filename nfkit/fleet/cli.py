@@ -21,7 +21,17 @@ from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.report import render
 from nfkit.logs.state import read_whole
 
-__all__ = ["FleetRun", "add_arguments", "summarize_fleet", "wanted"]
+__all__ = [
+    "MAX_PARTITION_MB",
+    "FleetRun",
+    "add_arguments",
+    "partition_mb",
+    "summarize_fleet",
+    "wanted",
+]
+
+#: Largest ``--partition-mb`` (1 TiB): a larger partition is a whole file anyway.
+MAX_PARTITION_MB = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,11 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--partition-mb",
-        type=int,
+        type=partition_mb,
         default=64,
         metavar="MB",
         help="with --dask, cut plain files into partitions of about MB MiB (default: 64)",
     )
+
+
+def partition_mb(text: str) -> int:
+    """Read ``--partition-mb``: a whole number of MiB, 1 to :data:`MAX_PARTITION_MB`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of MiB: {text!r}") from None
+    if not 0 < value <= MAX_PARTITION_MB:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {MAX_PARTITION_MB} (MiB), not {value}"
+        )
+    return value
 
 
 def wanted(args: argparse.Namespace) -> bool:

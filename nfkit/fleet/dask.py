@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from nfkit.errors import ConfigError, NfkitError
+from nfkit.errors import ConfigError, DaskError, NfkitError
 from nfkit.fleet.fleetfile import Fleet
 from nfkit.fleet.partition import (
     DEFAULT_PARTITION_BYTES,
@@ -64,16 +64,14 @@ FAN_IN = 8
 TASKS_PER_THREAD = 4
 #: Seconds to wait for the scheduler to answer.
 CONNECT_TIMEOUT = 10
+#: Seconds to wait when closing a client whose connection failed.
+CLOSE_TIMEOUT = 5
 
 ENGINES = ("auto", "fast", "lines")
 
 T = TypeVar("T")
 #: Exceptions from these packages are the cluster failing, not nfkit: reported without traceback.
 _CLUSTER_MODULES = frozenset({"distributed", "dask", "concurrent", "asyncio", "tornado"})
-
-
-class DaskError(NfkitError):
-    """The Dask cluster failed the run (a worker died, the scheduler went away)."""
 
 
 def summarize_partition(
@@ -147,16 +145,32 @@ def _client(scheduler: str | Client) -> Iterator[Client]:
         return
     if not isinstance(scheduler, str) or not scheduler.strip():
         raise ConfigError(f"invalid Dask scheduler address {scheduler!r}")
+    # Made in two steps so that a client whose constructor fails (a bad address scheme, an
+    # unreachable scheduler) can still be closed here: left to ``Client.__del__`` it waits
+    # 20 s at exit, then prints a TimeoutError traceback.
+    client = Client.__new__(Client)
     try:
-        client = Client(  # type: ignore[no-untyped-call]  # distributed leaves it untyped
-            scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False
+        Client.__init__(  # type: ignore[no-untyped-call]  # distributed leaves it untyped
+            client, scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False
         )
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        _close_quietly(client)
         raise ConfigError(
             f"cannot reach the Dask scheduler at {scheduler}: {exc or type(exc).__name__}"
         ) from None
+    except BaseException:
+        _close_quietly(client)
+        raise
     with client:
         yield client
+
+
+def _close_quietly(client: Client) -> None:
+    """Close a client whose constructor failed; never raise (the constructor's error wins)."""
+    if getattr(client, "_loop_runner", None) is None:
+        return  # failed before it had an event loop: nothing to close (``__del__`` agrees)
+    with suppress(Exception):  # a half-made client may fail to close: nothing more to do
+        client.close(timeout=CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
 
 
 def _reduce(client: Client, futures: list[Future[Any]], merge: Callable[..., Any]) -> Any:

@@ -29,6 +29,7 @@ from nfkit.errors import ConfigError, LogReadError, SummaryError
 from nfkit.logprefix import parse_prefix
 from nfkit.logs import attribution as attr
 from nfkit.logs import findings
+from nfkit.logs.activity import Activity
 from nfkit.logs.findings import (
     HOST_LEVELS,
     PORT_LEVELS,
@@ -180,8 +181,8 @@ class Summary:
         self.origin_ports: dict[str, dict[str, dict[str, int]]] = {}
         #: slot -> origin -> packets (the chart).
         self.timeline: dict[int, dict[str, int]] = {}
-        #: source -> slot -> {(destination, "proto/port")} (scan detection).
-        self.activity: dict[str, dict[int, set[tuple[str, str]]]] = {}
+        #: source -> slot -> {(destination, "proto/port")} (scan detection), compactly.
+        self.activity = Activity()
         self.invalid = Finding()
         self.invalid_acks = Finding()
         self.pmtud = Finding()
@@ -315,13 +316,7 @@ class Summary:
         if dpt is not None and portkey is not None:
             stats.ports[portkey] = stats.ports.get(portkey, 0) + 1
         if portkey is not None and dst is not None and origin != attr.LOCAL:
-            slots = self.activity.get(src)
-            if slots is None:
-                slots = self.activity[src] = {}
-            touched = slots.get(slot)
-            if touched is None:
-                touched = slots[slot] = set()
-            touched.add((dst, portkey))
+            self.activity.add(src, slot, dst, portkey)
 
     def add_lines(self, lines: Iterable[str], since: datetime | None = None) -> None:
         """Parse and count ``lines``; records older than ``since`` are counted as skipped."""
@@ -385,10 +380,7 @@ class Summary:
                 _add_counts(mine_ports.setdefault(portkey, {}), verdicts)
         for slot, origins in other.timeline.items():
             _add_counts(self.timeline.setdefault(slot, {}), origins)
-        for address, slots in other.activity.items():
-            mine_slots = self.activity.setdefault(address, {})
-            for slot, touched in slots.items():
-                mine_slots.setdefault(slot, set()).update(touched)
+        self.activity.merge(other.activity)
         self.invalid.merge(other.invalid)
         self.invalid_acks.merge(other.invalid_acks)
         self.pmtud.merge(other.pmtud)
@@ -441,32 +433,48 @@ class Summary:
         return self.records == 0 and self.unparsed == 0
 
     # -- JSON ---------------------------------------------------------------------------------
-    def to_dict(self, top: int = 10, complete: bool = True) -> dict[str, Any]:
+    def source_entry(
+        self, address: str, stats: SourceStats, top: int = 10, complete: bool = True
+    ) -> dict[str, Any]:
+        """The JSON form of one source (an item of ``to_dict()["sources"]``)."""
+        origin = stats.origin
+        source: dict[str, Any] = {
+            "address": address,
+            "origin": origin,
+            "mac": stats.mac if origin == attr.PEER else None,
+            "packets": stats.packets,
+            "first_seen": iso(stats.first),
+            "last_seen": iso(stats.last),
+            "ports": dict(_top(stats.ports, top)),
+            "protocols": dict(sorted(stats.protos.items())),
+            "prefixes": dict(sorted(stats.prefixes.items())),
+            "origins": dict(sorted(stats.origins.items())),
+            "macs": dict(sorted(stats.macs.items())),
+            "contradictions": dict(sorted(stats.contradictions.items())),
+        }
+        if complete:
+            source["all_ports"] = dict(sorted(stats.ports.items(), key=_natural_item))
+        return source
+
+    def period(self) -> tuple[float | None, float | None]:
+        """The first and the last time any source was seen (epoch seconds), or None."""
+        firsts = [s.first for s in self.sources.values() if s.first is not None]
+        lasts = [s.last for s in self.sources.values() if s.last is not None]
+        return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+    def to_dict(
+        self, top: int = 10, complete: bool = True, sources: int | None = None
+    ) -> dict[str, Any]:
         """The JSON contract (see docs/summaries.md); :meth:`from_dict` reads it back.
 
         ``complete=False`` leaves out what only merging needs (``activity``, per-source
-        ``all_ports``): a lighter view for the text and HTML reports.
+        ``all_ports``): a lighter view for the text and HTML reports. ``sources`` keeps only
+        that many entries of ``sources`` (in :meth:`sorted_sources` order; ``None``: all).
         """
-        sources = []
-        for address, stats in self.sorted_sources():
-            origin = stats.origin
-            source: dict[str, Any] = {
-                "address": address,
-                "origin": origin,
-                "mac": stats.mac if origin == attr.PEER else None,
-                "packets": stats.packets,
-                "first_seen": iso(stats.first),
-                "last_seen": iso(stats.last),
-                "ports": dict(_top(stats.ports, top)),
-                "protocols": dict(sorted(stats.protos.items())),
-                "prefixes": dict(sorted(stats.prefixes.items())),
-                "origins": dict(sorted(stats.origins.items())),
-                "macs": dict(sorted(stats.macs.items())),
-                "contradictions": dict(sorted(stats.contradictions.items())),
-            }
-            if complete:
-                source["all_ports"] = dict(sorted(stats.ports.items(), key=_natural_item))
-            sources.append(source)
+        ranked = self.sorted_sources()
+        if sources is not None:
+            ranked = ranked[:sources]
+        entries = [self.source_entry(address, stats, top, complete) for address, stats in ranked]
         slot_seconds = self.config.slot_seconds
         scans = self.scans()
         data: dict[str, Any] = {
@@ -475,7 +483,7 @@ class Summary:
             "unparsed": self.unparsed,
             "skipped": self.skipped,
             "by_origin": {o: self.by_origin[o] for o in attr.ORIGINS if o in self.by_origin},
-            "sources": sources,
+            "sources": entries,
             "scans": scans,
             "recommendations": self.recommendations(scans),
             "ports": self.port_table(),
@@ -510,13 +518,7 @@ class Summary:
             },
         }
         if complete:
-            data["activity"] = {
-                address: [
-                    [slot * slot_seconds, sorted([d, p] for d, p in touched)]
-                    for slot, touched in sorted(slots.items())
-                ]
-                for address, slots in sorted(self.activity.items())
-            }
+            data["activity"] = self.activity.to_json(slot_seconds)
         return data
 
     @classmethod
@@ -568,13 +570,7 @@ class Summary:
             int(start) // slot_seconds: _ints(origins)
             for start, origins in data["timeline"]["slots"]
         }
-        summary.activity = {
-            str(address): {
-                int(start) // slot_seconds: {(str(d), str(p)) for d, p in touched}
-                for start, touched in slots
-            }
-            for address, slots in data["activity"].items()
-        }
+        summary.activity = Activity.from_json(data["activity"], slot_seconds)
         summary.invalid = Finding.from_dict(data["invalid"])
         summary.invalid_acks = Finding.from_dict(data["invalid_acks"])
         summary.pmtud = Finding.from_dict(data["pmtud"])

@@ -43,11 +43,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress, islice, pairwise
-from operator import le, not_
+from operator import le, not_, or_
 from pathlib import Path
 from typing import Any
 
-from nfkit.errors import ConfigError
+from nfkit.errors import ConfigError, LogReadError
 from nfkit.logs import attribution as attr
 from nfkit.logs.aggregate import EVIDENCE, Finding, SourceStats, Summary, SummaryConfig
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
@@ -124,6 +124,9 @@ _CANARY_NET = "IN=eth0 OUT= SRC=192.0.2.1 DST=192.0.2.2"
 _V4_TAIL = " LEN=60 TOS=0x00 PREC=0x00 TTL={} ID=1 PROTO=UDP SPT=1 DPT=1 LEN=40 "
 _V6_TAIL = " LEN=60 TC=0 HOPLIMIT={} FLOWLBL=0 PROTO=UDP SPT=1 DPT=1 LEN=40 "
 _REJECT: Any = object()
+#: A bit above the 64 of an activity key: set on the rows that are no activity (local
+#: traffic, packets without port or ICMP type).
+_SKIP = 1 << 64
 
 
 @dataclass(slots=True)
@@ -187,12 +190,24 @@ class BlockSummarizer:
         self._who: dict[bytes, int] = {}
         self._triples: dict[tuple[str, str, str], int] = {}
         self._triple_list: list[tuple[str, str, str]] = []
+        #: Per triple number: its activity destination bits (or _SKIP for local traffic).
+        self._who_bits: list[int] = []
+        #: Per net: the number of its (origin, verdict) pair.
+        self._net_class: dict[bytes, int] = {}
+        self._classes: dict[tuple[str, str], int] = {}
+        self._class_list: list[tuple[str, str]] = []
+        #: Per port number: its activity port bits (or _SKIP when it is no port).
+        self._port_bits: list[int] = []
         self._port_ids: dict[tuple[bytes, ...], int] = {}
         self._port_list: list[_Port] = []
         # Pending counters, filled at C speed per block and moved into the summary by flush().
         self._pending_ttl: Counter[tuple[bytes, bytes, bytes]] = Counter()
-        self._pending_slots: Counter[tuple[int, int, int]] = Counter()
-        self._pending_ports: Counter[tuple[bytes, int]] = Counter()
+        self._pending_timeline: Counter[tuple[int, int]] = Counter()
+        #: (triple number, activity key) pairs seen; keys with _SKIP set are not activity.
+        self._pending_activity: set[tuple[int, int]] = set()
+        #: Per (triple number, port number), and per ((origin, verdict) number, port number).
+        self._pending_ports: Counter[tuple[int, int]] = Counter()
+        self._pending_classes: Counter[tuple[int, int]] = Counter()
         self._pending_first: dict[bytes, float] = {}
         self._pending_last: dict[bytes, float] = {}
         self._pending_invalid: Counter[tuple[bytes, bytes, bytes, bytes]] = Counter()
@@ -414,7 +429,16 @@ class BlockSummarizer:
             if number is None:
                 number = self._triples[triple] = len(self._triple_list)
                 self._triple_list.append(triple)
+                self._who_bits.append(
+                    _SKIP if net.origin == attr.LOCAL else self.summary.activity.dst_bits(net.dst)
+                )
             self._who[net_bytes] = number
+            pair = (net.origin, net.verdict)
+            kind = self._classes.get(pair)
+            if kind is None:
+                kind = self._classes[pair] = len(self._class_list)
+                self._class_list.append(pair)
+            self._net_class[net_bytes] = kind
             if net.invalid:
                 self._invalid_nets.add(net_bytes)
         rejected = distinct_headers & self._rejected_headers
@@ -439,15 +463,30 @@ class BlockSummarizer:
         port_ids = self._port_ids
         for port_key in set(port_keys) - port_ids.keys():
             port_ids[port_key] = len(self._port_list)
-            self._port_list.append(self._port(port_key))
+            port = self._port(port_key)
+            self._port_list.append(port)
+            self._port_bits.append(
+                _SKIP if port.portkey is None else summary.activity.port_bits(port.portkey)
+            )
         ports = list(map(port_ids.__getitem__, port_keys))
         stamps = list(map(self._stamp.__getitem__, headers))
         slots = list(map(self._slot.__getitem__, headers))
         # per row the number of its (source, destination, origin), shared by the nets that
         # differ only in prefix or MAC: small int keys hash and compare at C speed
         who = list(map(self._who.__getitem__, nets))
-        self._pending_slots.update(zip(slots, who, ports, strict=True))
-        self._pending_ports.update(zip(nets, ports, strict=True))
+        classes = list(map(self._net_class.__getitem__, nets))
+        self._pending_timeline.update(zip(slots, classes, strict=True))
+        self._pending_classes.update(zip(classes, ports, strict=True))
+        self._pending_ports.update(zip(who, ports, strict=True))
+        # the activity key of every row, OR-ed together from its three parts at C speed
+        activity = summary.activity
+        slot_bits = {slot: activity.slot_bits(slot) for slot in set(slots)}
+        keys = map(
+            or_,
+            map(or_, map(slot_bits.__getitem__, slots), map(self._who_bits.__getitem__, who)),
+            map(self._port_bits.__getitem__, ports),
+        )
+        self._pending_activity.update(zip(who, keys, strict=True))
         self._first_last(nets, stamps)
         if not self._invalid_nets.isdisjoint(distinct_nets):
             self._findings(columns, stamps, block)
@@ -537,7 +576,7 @@ class BlockSummarizer:
 
     # -- flushing pending counters into the summary ----------------------------------------------
     def _pending_size(self) -> int:
-        return max(len(self._pending_slots), len(self._pending_ttl), len(self._pending_first))
+        return max(len(self._pending_activity), len(self._pending_ttl), len(self._pending_first))
 
     def _clear_caches(self) -> None:
         self._nets.clear()
@@ -549,6 +588,8 @@ class BlockSummarizer:
         self._who.clear()
         self._triples.clear()
         self._triple_list.clear()
+        self._who_bits.clear()
+        self._net_class.clear()
         if len(self._headers) > _CACHE_LIMIT:
             self._rejected_headers.clear()
             self._skipped.clear()
@@ -598,49 +639,51 @@ class BlockSummarizer:
 
     def _flush_slots(self) -> None:
         summary = self.summary
-        nets_info, port_list, triples = self._nets, self._port_list, self._triple_list
-        timeline, activity = summary.timeline, summary.activity
-        local = attr.LOCAL
-        portkeys = [port.portkey for port in port_list]
-        per_slot: dict[str, int] = {}
-        current = None
-        for (slot, who, port), count in self._pending_slots.items():
-            src, dst, origin = triples[who]
-            if slot != current:
-                per_slot = timeline.get(slot)  # type: ignore[assignment]
-                if per_slot is None:
-                    per_slot = timeline[slot] = {}
-                current = slot
+        port_list, triples, classes = self._port_list, self._triple_list, self._class_list
+        timeline = summary.timeline
+        for (slot, kind), count in self._pending_timeline.items():
+            origin = classes[kind][0]
+            per_slot = timeline.get(slot)
+            if per_slot is None:
+                per_slot = timeline[slot] = {}
             per_slot[origin] = per_slot.get(origin, 0) + count
-            portkey = portkeys[port]
-            if origin != local and portkey is not None:
-                by_slot = activity.get(src)
-                if by_slot is None:
-                    by_slot = activity[src] = {}
-                touched = by_slot.get(slot)
-                if touched is None:
-                    touched = by_slot[slot] = set()
-                touched.add((dst, portkey))
-        self._pending_slots = Counter()
+        self._pending_timeline = Counter()
+        touched: dict[int, list[int]] = {}
+        for who, key in self._pending_activity:
+            if key < _SKIP:
+                keys = touched.get(who)
+                if keys is None:
+                    touched[who] = [key]
+                else:
+                    keys.append(key)
+        self._pending_activity = set()
+        activity = summary.activity
+        for who, keys in touched.items():
+            activity.extend(triples[who][0], keys)
         ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
-        for (net_bytes, port_id), count in self._pending_ports.items():
-            net = nets_info[net_bytes]
+        for (kind, port_id), count in self._pending_classes.items():
             port_info = port_list[port_id]
             portkey = port_info.portkey
-            stats = sources[net.src]
-            stats.protos[port_info.proto] = stats.protos.get(port_info.proto, 0) + count
             if portkey is None:
                 continue
+            origin, verdict = classes[kind]
             if port_info.has_port:
                 ports[portkey] = ports.get(portkey, 0) + count
-                stats.ports[portkey] = stats.ports.get(portkey, 0) + count
-            by_port = origin_ports.get(net.origin)
+            by_port = origin_ports.get(origin)
             if by_port is None:
-                by_port = origin_ports[net.origin] = {}
+                by_port = origin_ports[origin] = {}
             verdicts = by_port.get(portkey)
             if verdicts is None:
                 verdicts = by_port[portkey] = {}
-            verdicts[net.verdict] = verdicts.get(net.verdict, 0) + count
+            verdicts[verdict] = verdicts.get(verdict, 0) + count
+        self._pending_classes = Counter()
+        for (who, port_id), count in self._pending_ports.items():
+            port_info = port_list[port_id]
+            stats = sources[triples[who][0]]
+            stats.protos[port_info.proto] = stats.protos.get(port_info.proto, 0) + count
+            portkey = port_info.portkey
+            if port_info.has_port and portkey is not None:
+                stats.ports[portkey] = stats.ports.get(portkey, 0) + count
         self._pending_ports = Counter()
 
     def _flush_findings(self) -> None:
@@ -774,7 +817,7 @@ def summarize_paths(
             try:
                 total += Path(name).stat().st_size
             except OSError as exc:
-                raise ConfigError(f"{name}: cannot read log: {exc.strerror or exc}") from None
+                raise LogReadError(f"{name}: cannot read log: {exc.strerror or exc}") from None
     finished = 0
 
     def done(size: int) -> None:
@@ -791,7 +834,10 @@ def summarize_paths(
     for name in names:
         try:
             if name == "-":
-                _read_stream(sys.stdin.buffer.read, engine.feed, done)
+                stdin = getattr(sys.stdin, "buffer", None)
+                if stdin is None:
+                    raise LogReadError("<stdin>: cannot read log: standard input is closed")
+                _read_stream(stdin.read, engine.feed, done)
             elif name.endswith(".gz"):
                 with gzip.open(name, "rb") as handle:
                     _read_stream(handle.read, engine.feed, lambda _size: None)
@@ -802,7 +848,8 @@ def summarize_paths(
                 tasks.extend((name, a, b) for a, b in split_ranges(name, jobs))
                 continue
         except (OSError, EOFError, zlib.error) as exc:
-            raise ConfigError(f"{name}: cannot read log: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise LogReadError(f"{name}: cannot read log: {reason}") from None
         engine.finish()
         used = True
     result = engine.summary if used else None

@@ -169,64 +169,131 @@ def _level(count: int, thresholds: tuple[int, ...]) -> int:
 
 def scans(summary: Summary) -> list[dict[str, Any]]:
     """Vertical scans and horizontal sweeps with level >= 1, most dangerous first."""
-    span = summary.config.window_seconds // summary.config.slot_seconds
+    config = summary.config
+    span = config.window_seconds // config.slot_seconds
+    activity = summary.activity
     found: list[dict[str, Any]] = []
-    for source, slots in summary.activity.items():
-        stats = summary.sources.get(source)
+    is_port: dict[int, bool] = {}
+    for source in activity:
         # Cheap bound first: a source that never touched enough ports or hosts is no scan.
-        everything = set().union(*slots.values())
-        if (
-            len({p for _, p in everything}) < summary.config.port_levels[0]
-            and len({d for d, _ in everything}) < summary.config.host_levels[0]
-        ):
+        ports, hosts = activity.spread(source)
+        if ports < config.port_levels[0] and hosts < config.host_levels[0]:
             continue
-        best: dict[tuple[str, str], tuple[int, int, set[str]]] = {}
-        ordered = sorted(slots)
-        for i, start in enumerate(ordered):
-            window: set[tuple[str, str]] = set()
-            for slot in ordered[i:]:
-                if slot >= start + span:
-                    break
-                window |= slots[slot]
-            ports_by_host: dict[str, set[str]] = {}
-            hosts_by_port: dict[str, set[str]] = {}
-            for dst, portkey in window:
-                if portkey.split("/", 1)[0] in _PORT_PROTOS:
-                    ports_by_host.setdefault(dst, set()).add(portkey)
-                hosts_by_port.setdefault(portkey, set()).add(dst)
-            for dst, ports in ports_by_host.items():
-                key = ("vertical", dst)
-                if len(ports) > best.get(key, (0, 0, set()))[0]:
-                    best[key] = (len(ports), start, ports)
-            for portkey, hosts in hosts_by_port.items():
-                key = ("horizontal", portkey)
-                if len(hosts) > best.get(key, (0, 0, set()))[0]:
-                    best[key] = (len(hosts), start, hosts)
-        for (kind, target), (count, start, items) in best.items():
-            config = summary.config
-            levels = config.port_levels if kind == "vertical" else config.host_levels
-            level = _level(count, levels)
+        slots = activity.numbered_slots(source)
+        for pairs in slots.values():
+            for _dst, port in pairs:
+                if port not in is_port:
+                    is_port[port] = activity.portkey(port).split("/", 1)[0] in _PORT_PROTOS
+        best = _best_windows(slots, span, is_port)
+        stats = summary.sources.get(source)
+        for (kind, number), (count, start) in best.items():
+            vertical = kind == "vertical"
+            level = _level(count, config.port_levels if vertical else config.host_levels)
             if level == 0:
                 continue
+            items = _window_items(slots, start, span, number, vertical, is_port)
+            name = activity.portkey if vertical else activity.destination
             origin = stats.origin if stats is not None else attr.UNKNOWN
-            sample = sorted(items, key=natural)[:20]
             found.append(
                 {
                     "source": source,
                     "origin": origin,
                     "mac": stats.mac if stats is not None and origin == attr.PEER else None,
                     "kind": kind,
-                    "target": target,
+                    "target": (activity.destination if vertical else activity.portkey)(number),
                     "distinct": count,
                     "level": level,
-                    "window_start": iso(start * summary.config.slot_seconds) if start else None,
-                    "window_seconds": summary.config.window_seconds,
-                    "sample": sample,
+                    "window_start": iso(start * config.slot_seconds) if start else None,
+                    "window_seconds": config.window_seconds,
+                    "sample": sorted(map(name, items), key=natural)[:20],
                 }
             )
     order = {origin: i for i, origin in enumerate(attr.ORIGINS)}
-    found.sort(key=lambda s: (order.get(s["origin"], 99), -s["level"], -s["distinct"], s["source"]))
+    found.sort(
+        key=lambda s: (
+            order.get(s["origin"], 99),
+            -s["level"],
+            -s["distinct"],
+            s["source"],
+            s["kind"],
+            natural(s["target"]),
+        )
+    )
     return found
+
+
+def _best_windows(
+    slots: dict[int, list[tuple[int, int]]], span: int, is_port: dict[int, bool]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per ``("vertical", destination)`` and ``("horizontal", port)``: the largest number of
+    distinct ports (hosts) inside one window, and the first window start that has it.
+
+    Windows start at every slot that has activity and span ``span`` slots. The window slides:
+    each slot enters and leaves once, and only a count that just grew can beat its best.
+    """
+    ordered = sorted(slots)
+    pairs: dict[tuple[int, int], int] = {}  # (dst, port) -> slots of the window holding it
+    per_host: dict[int, int] = {}  # dst -> distinct port-protocol ports in the window
+    per_port: dict[int, int] = {}  # port -> distinct destinations in the window
+    best: dict[tuple[str, int], tuple[int, int]] = {}
+    head = 0  # the next slot to enter
+    for i, start in enumerate(ordered):
+        if i:  # the previous start leaves
+            for pair in slots[ordered[i - 1]]:
+                left = pairs[pair] - 1
+                if left:
+                    pairs[pair] = left
+                    continue
+                del pairs[pair]
+                dst, port = pair
+                per_port[port] -= 1
+                if is_port[port]:
+                    per_host[dst] -= 1
+        grown_hosts: set[int] = set()
+        grown_ports: set[int] = set()
+        while head < len(ordered) and ordered[head] < start + span:
+            for pair in slots[ordered[head]]:
+                held = pairs.get(pair, 0)
+                pairs[pair] = held + 1
+                if held:
+                    continue
+                dst, port = pair
+                per_port[port] = per_port.get(port, 0) + 1
+                grown_ports.add(port)
+                if is_port[port]:
+                    per_host[dst] = per_host.get(dst, 0) + 1
+                    grown_hosts.add(dst)
+            head += 1
+        for dst in grown_hosts:
+            key = ("vertical", dst)
+            if per_host[dst] > best.get(key, (0, 0))[0]:
+                best[key] = (per_host[dst], start)
+        for port in grown_ports:
+            key = ("horizontal", port)
+            if per_port[port] > best.get(key, (0, 0))[0]:
+                best[key] = (per_port[port], start)
+    return best
+
+
+def _window_items(
+    slots: dict[int, list[tuple[int, int]]],
+    start: int,
+    span: int,
+    number: int,
+    vertical: bool,
+    is_port: dict[int, bool],
+) -> set[int]:
+    """The ports on destination ``number`` (vertical) or the destinations of port ``number``
+    touched in the window starting at slot ``start``."""
+    items: set[int] = set()
+    for slot, pairs in slots.items():
+        if start <= slot < start + span:
+            for dst, port in pairs:
+                if vertical and dst == number and is_port[port]:
+                    items.add(port)
+                elif not vertical and port == number:
+                    items.add(dst)
+    return items
 
 
 def recommendations(

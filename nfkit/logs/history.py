@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import socket
 import sqlite3
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from nfkit.errors import ConfigError, StateError
+from nfkit.errors import ConfigError, StateError, SummaryError
 from nfkit.logs.aggregate import Summary
 
 DEFAULT_HISTORY = "/var/lib/nfkit/history.sqlite3"
@@ -156,8 +157,30 @@ class Run:
     segment: str = ""
 
     def summary(self) -> Summary:
-        """The run's full :class:`Summary` (parsed on demand)."""
-        return Summary.from_dict(json.loads(self.summary_json))
+        """The run's full :class:`Summary` (parsed on demand).
+
+        Raises ``StateError`` (``corrupt history row``) when the stored text is not a summary:
+        not JSON, nested too deeply, or not what ``Summary.to_dict`` writes.
+        """
+        try:
+            data = json.loads(self.summary_json)
+        except ValueError as exc:
+            raise self._corrupt(f"summary is not JSON: {exc}") from None
+        except RecursionError:
+            raise self._corrupt("summary is not JSON: nested too deeply") from None
+        if not isinstance(data, dict):
+            raise self._corrupt(f"summary is not an nfkit summary (a JSON {type(data).__name__})")
+        try:
+            return Summary.from_dict(data)
+        except (SummaryError, ConfigError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            detail = why.removeprefix("not a summary: ")
+            raise self._corrupt(f"summary is not an nfkit summary: {detail}") from None
+
+    def _corrupt(self, reason: str) -> StateError:
+        return StateError(
+            f"corrupt history row (host {self.host!r}, run {self.run_key!r}): {reason}"
+        )
 
 
 def local_host() -> str:
@@ -362,24 +385,55 @@ class History:
             args += hosts
         with self._errors("cannot read runs"):
             rows = self._execute(query + " ORDER BY finished, host, run_key", args).fetchall()
+        return [self._run(row) for row in rows]
+
+    def _run(self, row: Sequence[Any]) -> Run:
+        """Decode one row; ``StateError`` (``corrupt history row``) when it makes no sense."""
+        where = f"{self.url}: corrupt history row"
         try:
-            return [
-                Run(
-                    host=str(row[0]),
-                    run_key=str(row[1]),
-                    segment=str(row[2]),
-                    started=float(row[3]),
-                    finished=float(row[4]),
-                    lines=int(row[5]),
-                    records=int(row[6]),
-                    unparsed=int(row[7]),
-                    by_origin={str(k): int(v) for k, v in json.loads(row[8]).items()},
-                    summary_json=str(row[9]),
-                )
-                for row in rows
-            ]
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise StateError(f"{self.url}: corrupt history row: {exc}") from None
+            where += f" (host {str(row[0])!r}, run {str(row[1])!r})"
+            run = Run(
+                host=str(row[0]),
+                run_key=str(row[1]),
+                segment=str(row[2]),
+                started=_epoch(row[3], "started"),
+                finished=_epoch(row[4], "finished"),
+                lines=_count(row[5], "lines"),
+                records=_count(row[6], "records"),
+                unparsed=_count(row[7], "unparsed"),
+                by_origin={str(k): _count(v, "by_origin") for k, v in json.loads(row[8]).items()},
+                summary_json=str(row[9]),
+            )
+        except RecursionError:
+            raise StateError(f"{where}: by_origin is nested too deeply") from None
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError) as exc:
+            raise StateError(f"{where}: {exc}") from None
+        return run
+
+
+#: The times a row may carry (epoch seconds): those ``datetime`` can hold, years 1 to 9999.
+_FIRST_EPOCH = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_LAST_EPOCH = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+def _epoch(value: Any, column: str) -> float:
+    """A row's time column as epoch seconds; ``ValueError`` for infinity, NaN, year 10000..."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"{column} is not a time: {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and _FIRST_EPOCH <= number <= _LAST_EPOCH):
+        raise ValueError(f"{column} is not a time between the years 1 and 9999: {number!r}")
+    return number
+
+
+def _count(value: Any, column: str) -> int:
+    """A row's count column as an int; ``ValueError`` for a fraction, a negative, infinity..."""
+    if isinstance(value, bool | bytes) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"{column} is not a count: {value!r}")
+    number = int(value)  # OverflowError for infinity, ValueError for NaN or text
+    if number < 0:
+        raise ValueError(f"{column} is not a count: {value!r}")
+    return number
 
 
 def _mask(text: str) -> str:
@@ -402,7 +456,8 @@ class Trend:
     #: ``YYYY-MM-DD`` (UTC, by run end) -> {"runs", "lines", "records", origin: packets...}
     per_day: dict[str, dict[str, int]] = field(default_factory=dict)
     merged: Summary | None = None
-    #: Runs whose summary could not be merged (other configuration, unreadable).
+    #: Runs whose summary could not be merged: made with other detection settings. (A stored
+    #: summary that is not a summary at all is not counted here: it is a corrupt row.)
     unmerged: int = 0
 
 
@@ -412,7 +467,12 @@ def day_of(epoch: float) -> str:
 
 
 def trend(runs: list[Run], days: int) -> Trend:
-    """Fold stored runs into a :class:`Trend`."""
+    """Fold stored runs into a :class:`Trend`.
+
+    Runs whose summaries were made with other detection settings than the first are counted in
+    :attr:`Trend.unmerged`; a run whose stored summary is not a summary raises ``StateError``
+    (``corrupt history row``, naming its host and run key) from :meth:`Run.summary`.
+    """
     result = Trend(days=days, runs=len(runs))
     for run in runs:
         row = result.per_day.setdefault(day_of(run.finished), {"runs": 0, "lines": 0, "records": 0})
@@ -421,12 +481,12 @@ def trend(runs: list[Run], days: int) -> Trend:
         row["records"] += run.records
         for origin, packets in run.by_origin.items():
             row[origin] = row.get(origin, 0) + packets
+        summary = run.summary()
+        if result.merged is None:
+            result.merged = summary
+            continue
         try:
-            summary = run.summary()
-            if result.merged is None:
-                result.merged = summary
-            else:
-                result.merged.merge(summary)
-        except (ValueError, KeyError, TypeError):
+            result.merged.merge(summary)
+        except SummaryError:  # other detection settings
             result.unmerged += 1
     return result

@@ -17,14 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from nfkit.errors import ConfigError
 from nfkit.logs import attribution as attr
 from nfkit.logs.aggregate import Summary, iso
 from nfkit.logs.history import Trend
+
+if TYPE_CHECKING:
+    import jinja2
 
 FORMATS = ("text", "json", "html")
 #: Colours of the chart, one per origin.
@@ -52,6 +53,8 @@ def templates_dir(override: str | Path | None = None) -> Path:
 
 
 def _environment(templates: str | Path | None) -> jinja2.Environment:
+    import jinja2  # only the HTML report needs it: text and JSON runs start faster
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir(templates))),
         autoescape=True,
@@ -106,11 +109,15 @@ def _wrap(text: str, indent: str = "    ") -> list[str]:
 
 def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -> str:
     """Plain text that fits a cron mail: findings first, then the tables, capped in length."""
-    data = summary.to_dict(complete=False)
+    # Only the sources shown are turned into dicts: a summary may hold 100,000 of them.
+    ranked = summary.sorted_sources()
+    peer_count = sum(1 for _, stats in ranked if stats.origin == attr.PEER)
+    data = summary.to_dict(complete=False, sources=peer_count)
+    rest = sorted(ranked[peer_count:], key=lambda item: -item[1].packets)
+    others = [summary.source_entry(a, stats, complete=False) for a, stats in rest[:15]]
     out: list[str] = []
-    times = [s["first_seen"] for s in data["sources"] if s["first_seen"]]
-    lasts = [s["last_seen"] for s in data["sources"] if s["last_seen"]]
-    period = f", {_short(min(times))} .. {_short(max(lasts))} UTC" if times else ""
+    first, last = summary.period()
+    period = f", {_short(iso(first))} .. {_short(iso(last))} UTC" if first is not None else ""
     out.append(f"{title or 'nfkit firewall summary'}")
     out.append(
         f"{data['records']} packets logged in {data['lines']} lines "
@@ -155,9 +162,7 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
                 f"{scan['distinct']} {what} {scan['target']} within "
                 f"{scan['window_seconds'] // 60} min from {_short(scan['window_start'])}"
             )
-    others = [s for s in data["sources"] if s["origin"] != attr.PEER]
     if others:
-        others.sort(key=lambda s: -s["packets"])
         out += ["", "TOP SOURCES"]
         out.append(f"  {'address':39}  {'origin':9}  {'packets':>7}  last seen            ports")
         for s in others[:15]:
@@ -165,12 +170,12 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
                 f"  {s['address']:39}  {s['origin']:9}  {s['packets']:>7}  "
                 f"{_short(s['last_seen']):19}  {_ports(s['ports'])}"
             )
-        if len(others) > 15:
-            out.append(f"  ... and {len(others) - 15} more sources")
+        if len(rest) > 15:
+            out.append(f"  ... and {len(rest) - 15} more sources")
     if data["upstream"]:
         out += ["", "THROUGH THE GATEWAY (what the upstream firewall let through, by port)"]
-        ranked = sorted(data["upstream"].items(), key=lambda kv: -sum(kv[1].values()))
-        for port, verdicts in ranked[:15]:
+        through = sorted(data["upstream"].items(), key=lambda kv: -sum(kv[1].values()))
+        for port, verdicts in through[:15]:
             detail = ", ".join(f"{v} {n}" for v, n in verdicts.items())
             out.append(f"  {port:16} {sum(verdicts.values()):>7}  ({detail})")
     if data["ports"]:
@@ -273,10 +278,15 @@ def render_html(
 
     ``template`` may extend ``report/summary.html.j2`` (block ``fleet``) with ``extra`` values.
     """
-    data = summary.to_dict(complete=False)
+    # Peers come first in that order; the page lists at most 200 sources besides them.
+    peers = sum(1 for stats in summary.sources.values() if stats.origin == attr.PEER)
+    data = summary.to_dict(complete=False, sources=max(200, peers))
+    data["source_count"] = len(summary.sources)
+    from jinja2 import TemplateNotFound
+
     try:
         page = _environment(templates).get_template(template)
-    except jinja2.TemplateNotFound as exc:
+    except TemplateNotFound as exc:
         raise ConfigError(f"report template {exc.name!r} not found") from None
     return page.render(
         **(extra or {}),

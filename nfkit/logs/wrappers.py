@@ -12,7 +12,10 @@ Recognised wrappers:
   ``journalctl -o short-monotonic`` ``[  686.000667] host kernel: ...``;
 * OpenWrt ``logread`` ``Tue Nov 24 10:00:03 2026 kern.warn kernel: ...``;
 * ``journalctl -o json`` (``MESSAGE`` as text or as a list of byte values,
-  ``__REALTIME_TIMESTAMP`` in microseconds, ``_HOSTNAME``, ``_SOURCE_MONOTONIC_TIMESTAMP``);
+  ``__REALTIME_TIMESTAMP`` in microseconds, ``_HOSTNAME``, ``_SOURCE_MONOTONIC_TIMESTAMP``); a
+  timestamp that is not a 64-bit count of microseconds, or lies past the year 9999, is left out
+  (the message is still read: the packet gets no timestamp, as with an impossible syslog date),
+  and a line that is not JSON or is nested too deeply to read is taken as a bare message;
 * ulogd LOGEMU ``Nov 25 04:17:23 host PREFIX IN=...`` (no ``kernel:`` tag: everything after the
   host is the message, so the prefix is kept);
 * a bare kernel message (``journalctl -o cat``), returned unchanged.
@@ -346,20 +349,21 @@ class Unwrapper:
     def _journal_json(self, line: str) -> Unwrapped:
         try:
             entry: Any = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             return Unwrapped(None, None, None, line)
         if not isinstance(entry, dict):
             return Unwrapped(None, None, None, "")
         message = _journal_message(entry.get("MESSAGE"))
         when: datetime | None = None
-        realtime = entry.get("__REALTIME_TIMESTAMP")
-        if isinstance(realtime, str | int) and str(realtime).isdigit():
-            when = _EPOCH + timedelta(microseconds=int(realtime))
+        realtime = _microseconds(entry.get("__REALTIME_TIMESTAMP"))
+        if realtime is not None:
+            try:
+                when = _EPOCH + timedelta(microseconds=realtime)
+            except OverflowError:  # past the year 9999: no timestamp, like an impossible date
+                when = None
         host = entry.get("_HOSTNAME")
-        uptime: float | None = None
-        mono = entry.get("_SOURCE_MONOTONIC_TIMESTAMP")
-        if isinstance(mono, str | int) and str(mono).isdigit():
-            uptime = int(mono) / 1_000_000
+        mono = _microseconds(entry.get("_SOURCE_MONOTONIC_TIMESTAMP"))
+        uptime = None if mono is None else mono / 1_000_000
         return Unwrapped(when, host if isinstance(host, str) else None, uptime, message)
 
 
@@ -368,6 +372,26 @@ _UPTIME = re.compile(r" *\d+\.\d+")
 _MISSING: Any = object()
 _FACILITY_NAME = re.compile(_FACILITY)
 _MONOTONIC_HOST = re.compile(rf"(?P<host>[^\s\[]\S*) (?:{_FACILITY} )?kernel: ?")
+
+
+#: journald's timestamps are unsigned 64-bit microseconds: at most 20 decimal digits.
+_MAX_MICROSECONDS = (1 << 64) - 1
+
+
+def _microseconds(value: object) -> int | None:
+    """A journal timestamp field (a string or a number of microseconds); None if not one.
+
+    Values beyond journald's unsigned 64-bit range are refused (also keeps ``int()`` from
+    reading thousands of digits).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= _MAX_MICROSECONDS else None
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 20:
+        return None
+    number = int(value)
+    return number if number <= _MAX_MICROSECONDS else None
 
 
 def _journal_message(value: object) -> str:

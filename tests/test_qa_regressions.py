@@ -1,18 +1,15 @@
-"""Robustness bugs in modules their owners are still editing; see tests/QA-FINDINGS.md.
+"""Regression tests for the QA findings QA-3..QA-6 and QA-11..QA-20 (tests/QA-FINDINGS.md).
 
 Each test states the behaviour the house standard asks for (clean ``error:`` line, exit 2, a
-documented ``NfkitError``). The lead un-skips this module once the owners have fixed them.
+documented ``NfkitError``); all of them failed before the fixes of 2026-11-25.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-
-pytest.skip("pending fixes by owners: see QA-FINDINGS.md", allow_module_level=True)
-
-from pathlib import Path  # noqa: E402
-
-from hostile import (  # noqa: E402
+from hostile import (
     SAMPLE,
     SEGMENT,
     assert_clean_error,
@@ -21,7 +18,7 @@ from hostile import (  # noqa: E402
     run_cli,
 )
 
-import nfkit  # noqa: E402
+import nfkit
 
 __all__ = ["hostile_dir", "in_hostile"]  # fixtures, re-exported for pytest
 
@@ -152,3 +149,21 @@ def test_report_tampered_history_row(
     assert "Traceback" not in outcome.err and outcome.code in (0, 2), outcome.err[-2000:]
     if outcome.code == 2:
         assert "corrupt history row" in outcome.err
+
+
+# QA-16 (library side): summarize_paths itself, not only the CLI in front of it
+def test_summarize_paths_closed_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfkit.errors import LogReadError
+    from nfkit.logs.fastpath import summarize_paths
+
+    monkeypatch.setattr("sys.stdin", None)
+    with pytest.raises(LogReadError, match="standard input is closed"):
+        summarize_paths(["-"])
+
+
+def test_summarize_paths_directory_message(tmp_path: Path) -> None:
+    from nfkit.errors import LogReadError
+    from nfkit.logs.fastpath import summarize_paths
+
+    with pytest.raises(LogReadError, match=r"cannot read log: Is a directory$"):
+        summarize_paths([str(tmp_path)], jobs=1)
