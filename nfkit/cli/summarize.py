@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -139,6 +140,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="worker processes for whole-file runs (default: one per CPU; 1 = in this process)",
     )
+    parser.add_argument(
+        "--max-sources",
+        type=_source_limit,
+        default=None,
+        metavar="N",
+        help="keep the details of at most N sources, the busiest; the report says where "
+        "counts are approximate (default: [summary] max_sources, or 100000; 0 = no limit)",
+    )
     fleet_cli.add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -182,6 +191,8 @@ def build_config(args: argparse.Namespace) -> SummaryConfig:
             print(
                 f"nfkit summarize: warning: {exc}; attributing without a segment", file=sys.stderr
             )
+    if args.max_sources is not None:
+        config = replace(config, max_sources=args.max_sources or None)
     return config.with_segment(segment)
 
 
@@ -196,6 +207,16 @@ def emit(text: str, output: str | None) -> None:
 
 #: More worker processes than this only thrash: each holds a partial summary in memory.
 MAX_JOBS = 256
+
+
+def _source_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 1 << 40:
+        raise argparse.ArgumentTypeError(f"must be from 0 (no limit) up, not {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:

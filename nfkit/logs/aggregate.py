@@ -21,7 +21,7 @@ import bisect
 import os
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,8 @@ __all__ = [
 
 #: Evidence lines kept per finding (the earliest ones, so merging keeps the same).
 EVIDENCE = 5
+#: Distinct flows kept per finding (the smallest ones in text order).
+FLOWS = 10_000
 
 DROP = "drop"
 ACCEPT = "accept"
@@ -85,6 +87,9 @@ class SourceStats:
     protos: dict[str, int] = field(default_factory=dict)
     prefixes: dict[str, int] = field(default_factory=dict)
     contradictions: dict[str, int] = field(default_factory=dict)
+    #: How many packets the counts may miss: packets sent before the source (re)joined a
+    #: summary that had to drop sources (see :attr:`Summary.floor`); 0 means exact.
+    error: int = 0
 
     @property
     def origin(self) -> str:
@@ -105,13 +110,19 @@ class SourceStats:
 
 @dataclass(slots=True)
 class Finding:
-    """Counters plus the earliest evidence lines for one diagnosis (INVALID drops, PMTUD)."""
+    """Counters plus the earliest evidence lines for one diagnosis (INVALID drops, PMTUD).
+
+    Distinct flows are kept up to :data:`FLOWS`: beyond that only the :data:`FLOWS` smallest
+    (in text order, so that merging keeps the same ones) and the fact that there were more.
+    """
 
     packets: int = 0
     by_prefix: dict[str, int] = field(default_factory=dict)
     flows: set[str] = field(default_factory=set)
     #: ``(time, raw line)``, the :data:`EVIDENCE` smallest, sorted.
     evidence: list[tuple[float, str]] = field(default_factory=list)
+    #: True when there were more than :data:`FLOWS` distinct flows.
+    flows_capped: bool = False
 
     def add(self, prefix: str, time: float | None, raw: str, flow: str | None) -> None:
         """Count one packet."""
@@ -119,24 +130,42 @@ class Finding:
         self.by_prefix[prefix] = self.by_prefix.get(prefix, 0) + 1
         if flow is not None:
             self.flows.add(flow)
+            if len(self.flows) > 2 * FLOWS:
+                self.cap_flows()
         item = (time if time is not None else 0.0, raw)
         if len(self.evidence) < EVIDENCE or item < self.evidence[-1]:
             bisect.insort(self.evidence, item)
             del self.evidence[EVIDENCE:]
+
+    def cap_flows(self) -> None:
+        """Keep the :data:`FLOWS` smallest flows, noting that there were more."""
+        if len(self.flows) > FLOWS:
+            self.flows = set(sorted(self.flows)[:FLOWS])
+            self.flows_capped = True
+
+    @property
+    def flow_count(self) -> str:
+        """How many distinct flows: ``"12"``, or ``"more than 10000"`` past :data:`FLOWS`."""
+        self.cap_flows()
+        return f"more than {FLOWS}" if self.flows_capped else str(len(self.flows))
 
     def merge(self, other: Finding) -> None:
         """Add ``other`` into this finding."""
         self.packets += other.packets
         _add_counts(self.by_prefix, other.by_prefix)
         self.flows |= other.flows
+        self.flows_capped = self.flows_capped or other.flows_capped
+        self.cap_flows()
         self.evidence = sorted(self.evidence + other.evidence)[:EVIDENCE]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        self.cap_flows()
         return {
             "packets": self.packets,
             "by_prefix": dict(sorted(self.by_prefix.items())),
             "flows": sorted(self.flows),
+            "flows_capped": self.flows_capped,
             "evidence": [[t, raw] for t, raw in self.evidence],
         }
 
@@ -148,6 +177,7 @@ class Finding:
             by_prefix={str(k): int(v) for k, v in data["by_prefix"].items()},
             flows={str(f) for f in data["flows"]},
             evidence=sorted((float(t), str(raw)) for t, raw in data["evidence"]),
+            flows_capped=bool(data.get("flows_capped", False)),
         )
 
 
@@ -187,6 +217,10 @@ class Summary:
         self.invalid_acks = Finding()
         self.pmtud = Finding()
         self.pmtud_allowed = 0
+        #: No source left out of :attr:`sources` sent more packets than this (0: none left out).
+        self.floor = 0
+        #: How many times a source was dropped to stay within ``config.max_sources``.
+        self.dropped = 0
         self._attributor = attr.Attributor(self.config.segment)
         self._prefix_cache: dict[str | None, tuple[str, str, bool]] = {}
         self._names: dict[object, str] = {}
@@ -298,7 +332,8 @@ class Summary:
             return
         stats = self.sources.get(src)
         if stats is None:
-            stats = self.sources[src] = SourceStats()
+            self.bound(1)
+            stats = self.sources[src] = SourceStats(error=self.floor)
         stats.packets += 1
         if time is not None:
             if stats.first is None or time < stats.first:
@@ -365,11 +400,16 @@ class Summary:
         _add_counts(self.by_origin, other.by_origin)
         _add_counts(self.ports, other.ports)
         _add_counts(self.prefixes, other.prefixes)
+        if other.floor:  # sources they do not list may have sent up to their floor
+            for address, kept in self.sources.items():
+                if address not in other.sources:
+                    kept.error += other.floor
         for address, theirs in other.sources.items():
             mine = self.sources.get(address)
             if mine is None:
-                mine = self.sources[address] = SourceStats()
+                mine = self.sources[address] = SourceStats(error=self.floor)
             mine.packets += theirs.packets
+            mine.error += theirs.error
             mine.first = _min(mine.first, theirs.first)
             mine.last = _max(mine.last, theirs.last)
             for name in ("origins", "macs", "ports", "protos", "prefixes", "contradictions"):
@@ -385,7 +425,34 @@ class Summary:
         self.invalid_acks.merge(other.invalid_acks)
         self.pmtud.merge(other.pmtud)
         self.pmtud_allowed += other.pmtud_allowed
+        self.floor += other.floor
+        self.dropped += other.dropped
+        self.bound()
         return self
+
+    # -- bounded memory -------------------------------------------------------------------------
+    def bound(self, coming: int = 0) -> None:
+        """Drop the least busy sources when :attr:`sources` (with ``coming`` more) would exceed
+        half again ``config.max_sources``, keeping ``max_sources`` of them.
+
+        The kept ones are those with the highest possible count (``packets + error``); the
+        highest such count among the dropped ones raises :attr:`floor`. So no source that is not
+        listed sent more than ``floor`` packets, and a source listed with ``error == 0`` has
+        exact counts (Space-Saving, Metwally et al. 2005, evicting in batches). A dropped
+        source's scan activity goes with it; if it comes back it starts again with
+        ``error = floor``.
+        """
+        limit = self.config.max_sources
+        if limit is None or len(self.sources) + coming <= limit + limit // 2:
+            return
+        ranked = sorted(
+            self.sources.items(), key=lambda item: (-(item[1].packets + item[1].error), item[0])
+        )
+        for address, stats in ranked[limit:]:
+            self.floor = max(self.floor, stats.packets + stats.error)
+            del self.sources[address]
+            self.activity.discard(address)
+            self.dropped += 1
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Summary):
@@ -452,6 +519,8 @@ class Summary:
             "macs": dict(sorted(stats.macs.items())),
             "contradictions": dict(sorted(stats.contradictions.items())),
         }
+        if stats.error:
+            source["error"] = stats.error
         if complete:
             source["all_ports"] = dict(sorted(stats.ports.items(), key=_natural_item))
         return source
@@ -515,6 +584,13 @@ class Summary:
                 "port_levels": list(self.config.port_levels),
                 "host_levels": list(self.config.host_levels),
                 "be_liberal_min_acks": self.config.be_liberal_min_acks,
+                "max_sources": self.config.max_sources,
+            },
+            "approximate": {
+                "max_sources": self.config.max_sources,
+                "floor": self.floor,
+                "dropped_sources": self.dropped,
+                "sources_inexact": sum(1 for stats in self.sources.values() if stats.error),
             },
         }
         if complete:
@@ -539,8 +615,10 @@ class Summary:
         conf = data["config"]
         segment = Segment.from_mapping(conf["segment"])
         config = SummaryConfig.from_mapping(
-            {k: v for k, v in conf.items() if k != "segment"}, segment=segment
+            {k: v for k, v in conf.items() if k != "segment" and v is not None}, segment=segment
         )
+        if "max_sources" in conf and conf["max_sources"] is None:
+            config = replace(config, max_sources=None)
         summary = cls(config)
         summary.lines = int(data["lines"])
         summary.records = int(data["records"])
@@ -558,6 +636,7 @@ class Summary:
                 protos=_ints(item["protocols"]),
                 prefixes=_ints(item["prefixes"]),
                 contradictions=_ints(item["contradictions"]),
+                error=int(item.get("error", 0)),
             )
         summary.ports = {str(p["port"]): int(p["packets"]) for p in data["ports"]}
         summary.prefixes = _ints(data["prefixes"])
@@ -575,6 +654,11 @@ class Summary:
         summary.invalid_acks = Finding.from_dict(data["invalid_acks"])
         summary.pmtud = Finding.from_dict(data["pmtud"])
         summary.pmtud_allowed = int(data["pmtud"].get("allowed", 0))
+        approximate = data.get("approximate", {})
+        summary.floor = int(approximate.get("floor", 0))
+        summary.dropped = int(approximate.get("dropped_sources", 0))
+        if min(summary.floor, summary.dropped, *(s.error for s in summary.sources.values())) < 0:
+            raise ValueError("negative floor, dropped_sources or error")
         return summary
 
 

@@ -64,11 +64,11 @@ __all__ = [
 #: Bytes read per block (the last partial line is carried over to the next block).
 BLOCK_SIZE = 4 << 20
 #: Caches of interpreted values are cleared when they grow past this many entries.
-_CACHE_LIMIT = 1 << 20
+_CACHE_LIMIT = 1 << 18
 #: A log smaller than this is not worth starting worker processes for.
 _PARALLEL_MIN = 8 << 20
 #: Pending counters are moved into the summary when one holds this many distinct keys.
-_PENDING_LIMIT = 1 << 19
+_PENDING_LIMIT = 1 << 18
 
 _D = rb"[0-9]+"
 
@@ -610,7 +610,7 @@ class BlockSummarizer:
             prefixes[net.prefix] = prefixes.get(net.prefix, 0) + count
             stats = sources.get(net.src)
             if stats is None:
-                stats = sources[net.src] = SourceStats()
+                stats = sources[net.src] = SourceStats(error=summary.floor)
             stats.packets += count
             stats.origins[origin] = stats.origins.get(origin, 0) + count
             if net.mac:
@@ -636,6 +636,7 @@ class BlockSummarizer:
         self._pending_last = {}
         self._flush_slots()
         self._flush_findings()
+        summary.bound()
 
     def _flush_slots(self) -> None:
         summary = self.summary

@@ -51,8 +51,11 @@ _SUMMARY_KEYS = frozenset(
         "port_levels",
         "host_levels",
         "be_liberal_min_acks",
+        "max_sources",
     }
 )
+#: Sources a summary keeps by default (see :attr:`SummaryConfig.max_sources`).
+MAX_SOURCES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ class SummaryConfig:
     host_levels: tuple[int, ...] = HOST_LEVELS
     #: INVALID-dropped TCP ACKs needed before ``be_liberal`` is recommended.
     be_liberal_min_acks: int = 3
+    #: Sources kept with their details; beyond it the busiest are kept and the summary says
+    #: how far the counts may be off (``None``: keep every source, memory grows with them).
+    max_sources: int | None = MAX_SOURCES
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SummaryConfig:
@@ -136,6 +142,7 @@ class SummaryConfig:
             port_levels=levels("port_levels", PORT_LEVELS),
             host_levels=levels("host_levels", HOST_LEVELS),
             be_liberal_min_acks=positive("be_liberal_min_acks", 3),
+            max_sources=positive("max_sources", MAX_SOURCES),
         )
 
     def with_segment(self, segment: Segment) -> SummaryConfig:
@@ -330,7 +337,7 @@ def recommendations(
                 "code": "be_liberal",
                 "severity": "warning",
                 "message": (
-                    f"{acks.packets} TCP ACK packet(s) in {len(acks.flows)} established "
+                    f"{acks.packets} TCP ACK packet(s) in {acks.flow_count} established "
                     f"flow(s) were dropped as INVALID by {rules}: conntrack's TCP window "
                     "tracking rejects them (window scaling, offloading, asymmetric routes). "
                     "Set net.netfilter.nf_conntrack_tcp_be_liberal=1 after the rules load."
@@ -338,6 +345,7 @@ def recommendations(
                 "sysctl": "net.netfilter.nf_conntrack_tcp_be_liberal=1",
                 "packets": acks.packets,
                 "flows": len(acks.flows),
+                "flows_capped": acks.flows_capped,
                 "prefixes": dict(sorted(acks.by_prefix.items())),
                 "evidence": [raw for _, raw in acks.evidence],
             }

@@ -125,6 +125,13 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
     )
     if data["by_origin"]:
         out.append("By origin: " + ", ".join(f"{o} {n}" for o, n in data["by_origin"].items()))
+    if summary.dropped:
+        out += _wrap(
+            f"APPROXIMATE: more sources than max_sources ({summary.config.max_sources}); the "
+            f"busiest {len(summary.sources)} are listed, and none of the others sent more than "
+            f"{summary.floor} packets. Counts marked ~ may be short by up to that many.",
+            indent="",
+        )
     if trend is not None:
         out += ["", f"LAST {trend.days} DAYS ({trend.runs} runs)"]
         out.append(
@@ -166,8 +173,9 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
         out += ["", "TOP SOURCES"]
         out.append(f"  {'address':39}  {'origin':9}  {'packets':>7}  last seen            ports")
         for s in others[:15]:
+            packets = f"~{s['packets']}" if s.get("error") else str(s["packets"])
             out.append(
-                f"  {s['address']:39}  {s['origin']:9}  {s['packets']:>7}  "
+                f"  {s['address']:39}  {s['origin']:9}  {packets:>7}  "
                 f"{_short(s['last_seen']):19}  {_ports(s['ports'])}"
             )
         if len(rest) > 15:
