@@ -98,9 +98,13 @@ class Activity:
         """Record several triples of ``source`` given as :meth:`key` integers."""
         values = self._arrays.get(source)
         if values is None:
-            values = self._arrays[source] = array("Q")
+            values = array("Q", keys)
+            if not values:
+                return  # a source without triples is not kept
+            self._arrays[source] = values
             self._clean[source] = 0
-        values.extend(keys)
+        else:
+            values.extend(keys)
         if len(values) > 2 * self._clean[source] + 16:
             self._compact(source)
 
@@ -229,7 +233,7 @@ class Activity:
         if not isinstance(other, Activity):
             return NotImplemented
         return self.keys() == other.keys() and all(
-            self.by_slot(source) == other.by_slot(source) for source in self._arrays
+            self.by_slot(source) == other.by_slot(source) for source in self.keys()
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -64,11 +64,11 @@ __all__ = [
 #: Bytes read per block (the last partial line is carried over to the next block).
 BLOCK_SIZE = 4 << 20
 #: Caches of interpreted values are cleared when they grow past this many entries.
-_CACHE_LIMIT = 1 << 18
+_CACHE_LIMIT = 1 << 17
 #: A log smaller than this is not worth starting worker processes for.
 _PARALLEL_MIN = 8 << 20
 #: Pending counters are moved into the summary when one holds this many distinct keys.
-_PENDING_LIMIT = 1 << 18
+_PENDING_LIMIT = 1 << 17
 
 _D = rb"[0-9]+"
 
