@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nfkit.logs import fastpath
+from nfkit.logs import fastpath, parallel
 from nfkit.logs.aggregate import Summary, SummaryConfig, summarize_records
-from nfkit.logs.fastpath import BlockSummarizer, split_ranges, summarize_bytes, summarize_paths
+from nfkit.logs.fastpath import BlockSummarizer, summarize_bytes
+from nfkit.logs.parallel import split_ranges, summarize_paths
 from nfkit.logs.parser import iter_records
 from nfkit.logs.progress import Progress, progress_for
 from nfkit.logs.segment import Segment
@@ -204,8 +205,8 @@ def test_split_ranges_start_on_lines(tmp_path: Path) -> None:
 
 
 def test_parallel_workers_gzip_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fastpath, "_PARALLEL_MIN", 0)
-    monkeypatch.setattr(fastpath, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "BLOCK_SIZE", 4096)
     plain = tmp_path / "kern.log"
     plain.write_bytes(_SPLIT_DATA)
     packed = tmp_path / "kern.log.2.gz"

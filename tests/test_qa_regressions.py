@@ -154,7 +154,7 @@ def test_report_tampered_history_row(
 # QA-16 (library side): summarize_paths itself, not only the CLI in front of it
 def test_summarize_paths_closed_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     from nfkit.errors import LogReadError
-    from nfkit.logs.fastpath import summarize_paths
+    from nfkit.logs.parallel import summarize_paths
 
     monkeypatch.setattr("sys.stdin", None)
     with pytest.raises(LogReadError, match="standard input is closed"):
@@ -163,7 +163,7 @@ def test_summarize_paths_closed_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_summarize_paths_directory_message(tmp_path: Path) -> None:
     from nfkit.errors import LogReadError
-    from nfkit.logs.fastpath import summarize_paths
+    from nfkit.logs.parallel import summarize_paths
 
     with pytest.raises(LogReadError, match=r"cannot read log: Is a directory$"):
         summarize_paths([str(tmp_path)], jobs=1)

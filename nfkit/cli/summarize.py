@@ -15,8 +15,8 @@ from pathlib import Path
 from nfkit.errors import ConfigError, LogReadError, NfkitError
 from nfkit.fleet import cli as fleet_cli
 from nfkit.logs.aggregate import Summary, SummaryConfig
-from nfkit.logs.fastpath import summarize_paths
 from nfkit.logs.history import History, content_key, parse_url
+from nfkit.logs.parallel import summarize_paths
 from nfkit.logs.progress import progress_for
 from nfkit.logs.report import FORMATS, render
 from nfkit.logs.segment import Segment, discover

@@ -1,8 +1,7 @@
 """The fleet options of ``nfkit summarize``: ``--dask``, ``--fleet``, ``--partition-mb``.
 
-Kept here so that ``nfkit/cli/summarize.py`` needs only a few lines to use them (see
-``nfkit/fleet/INTEGRATION.md``): :func:`add_arguments` in ``register``, :func:`wanted` and
-:func:`summarize_fleet` in ``run``.
+Kept here so that ``nfkit/cli/summarize.py`` needs only a few lines to use them:
+:func:`add_arguments` in ``register``, :func:`wanted` and :func:`summarize_fleet` in ``run``.
 """
 
 from __future__ import annotations

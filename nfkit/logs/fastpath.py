@@ -18,36 +18,27 @@ reads a dozen of them. This engine works on blocks of bytes (4 MiB, cut on line 
    addresses by :func:`ipaddress.ip_address` as the parser does; any value the parser reads
    differently than expected sends its lines to the full path. The results therefore equal the
    full parser's (``tests/test_fastpath.py`` checks it on the corpus, generated and mutated logs);
-4. :func:`summarize_paths` splits plain files into byte ranges on line boundaries and runs one
-   worker process per core; each builds a partial :class:`Summary` and the parent merges them
-   (merging is exact: see :mod:`nfkit.logs.aggregate`). ``.gz`` files and standard input are
-   read in one stream.
+4. :mod:`nfkit.logs.parallel` runs it over files, one worker process per core on byte ranges,
+   and merges the partial summaries.
 
 What the engine adds to a summary is what :meth:`Summary.add` would add, record by record; the
-counters are written through the summary's public attributes (see ``benchmarks/INTEGRATION.md``
-for a weighted-add hook that would make that contract explicit).
+counters are written through the summary's public attributes, and :meth:`Summary.bound` keeps
+the sources within ``max_sources`` after each flush.
 """
 
 from __future__ import annotations
 
 import gc
-import gzip
 import ipaddress
-import multiprocessing
-import os
 import re
-import sys
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import compress, islice, pairwise
+from itertools import compress, islice
 from operator import le, not_, or_
-from pathlib import Path
 from typing import Any
 
-from nfkit.errors import ConfigError, LogReadError
 from nfkit.logs import attribution as attr
 from nfkit.logs.aggregate import EVIDENCE, Finding, SourceStats, Summary, SummaryConfig
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
@@ -56,17 +47,13 @@ from nfkit.logs.record import IPAddress, LogRecord
 __all__ = [
     "BLOCK_SIZE",
     "BlockSummarizer",
-    "split_ranges",
     "summarize_bytes",
-    "summarize_paths",
 ]
 
 #: Bytes read per block (the last partial line is carried over to the next block).
 BLOCK_SIZE = 4 << 20
 #: Caches of interpreted values are cleared when they grow past this many entries.
 _CACHE_LIMIT = 1 << 17
-#: A log smaller than this is not worth starting worker processes for.
-_PARALLEL_MIN = 8 << 20
 #: Pending counters are moved into the summary when one holds this many distinct keys.
 _PENDING_LIMIT = 1 << 17
 
@@ -720,217 +707,3 @@ def summarize_bytes(
     for start in range(0, len(data), BLOCK_SIZE):
         engine.feed(data[start : start + BLOCK_SIZE])
     return engine.finish()
-
-
-def split_ranges(path: str | os.PathLike[str], parts: int) -> list[tuple[int, int]]:
-    """Cut a file into about ``parts`` byte ranges, each starting at the start of a line."""
-    size = Path(path).stat().st_size
-    if size == 0:
-        return []
-    cuts = [0]
-    with Path(path).open("rb") as handle:
-        for part in range(1, parts):
-            handle.seek(max(cuts[-1], size * part // parts))
-            handle.readline()
-            position = handle.tell()
-            if position >= size:
-                break
-            if position > cuts[-1]:
-                cuts.append(position)
-    cuts.append(size)
-    return list(pairwise(cuts))
-
-
-def _read_range(
-    path: str, start: int, end: int, feed: Callable[[bytes], None], done: Callable[[int], None]
-) -> None:
-    """Feed ``path[start:end]`` block by block; ``done(n)`` after each ``n`` bytes."""
-    with Path(path).open("rb") as handle:
-        handle.seek(start)
-        left = end - start
-        while left > 0:
-            chunk = handle.read(min(BLOCK_SIZE, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            feed(chunk)
-            done(len(chunk))
-
-
-def _read_stream(
-    read: Callable[[int], bytes], feed: Callable[[bytes], None], done: Callable[[int], None]
-) -> None:
-    while True:
-        chunk = read(BLOCK_SIZE)
-        if not chunk:
-            break
-        feed(chunk)
-        done(len(chunk))
-
-
-# Set in each worker process by _init_worker (fork or spawn alike).
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(
-    config: SummaryConfig, since: datetime | None, reference: datetime | None, counter: Any
-) -> None:
-    _WORKER.update(config=config, since=since, reference=reference, counter=counter)
-
-
-def _work(task: tuple[str, int, int]) -> Summary:
-    path, start, end = task
-    engine = BlockSummarizer(_WORKER["config"], _WORKER["since"], _WORKER["reference"])
-    counter = _WORKER["counter"]
-
-    def done(size: int) -> None:
-        with counter.get_lock():
-            counter.value += size
-
-    _read_range(path, start, end, engine.feed, done)
-    return engine.finish()
-
-
-def summarize_paths(
-    paths: Iterable[str | os.PathLike[str]],
-    config: SummaryConfig | None = None,
-    since: datetime | None = None,
-    *,
-    jobs: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    reference: datetime | None = None,
-) -> Summary:
-    """Summarise log files (plain, ``.gz``, or ``-`` for standard input) on ``jobs`` cores.
-
-    Equal to ``Summary.add_lines(read_whole(path), since)`` for each path. ``jobs`` defaults
-    to the number of CPUs; plain files are split into byte ranges on line boundaries, one
-    worker process per range at a time. ``progress(done, total)`` is called with bytes read
-    (for :class:`~nfkit.logs.progress.Progress`). ``reference`` is "now" for syslog years
-    (default: that of :func:`parse_line`, which forked workers share).
-    """
-    summary = Summary(config)
-    config = summary.config
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    names = [os.fspath(p) for p in paths]
-    total = 0
-    for name in names:
-        if name != "-":
-            try:
-                total += Path(name).stat().st_size
-            except OSError as exc:
-                raise LogReadError(f"{name}: cannot read log: {exc.strerror or exc}") from None
-    finished = 0
-
-    def done(size: int) -> None:
-        nonlocal finished
-        finished += size
-        if progress is not None:
-            progress(finished, total)
-
-    # Files read here share one engine (finish() after each keeps a last line without newline
-    # apart); parallel parts are merged into it, or the first part becomes the result.
-    engine = BlockSummarizer(config, since, reference)
-    used = False
-    tasks: list[tuple[str, int, int]] = []
-    for name in names:
-        try:
-            if name == "-":
-                stdin = getattr(sys.stdin, "buffer", None)
-                if stdin is None:
-                    raise LogReadError("<stdin>: cannot read log: standard input is closed")
-                _read_stream(stdin.read, engine.feed, done)
-            elif name.endswith(".gz"):
-                with gzip.open(name, "rb") as handle:
-                    _read_stream(handle.read, engine.feed, lambda _size: None)
-                done(Path(name).stat().st_size)
-            elif jobs == 1 or Path(name).stat().st_size < _PARALLEL_MIN:
-                _read_range(name, 0, Path(name).stat().st_size, engine.feed, done)
-            else:
-                tasks.extend((name, a, b) for a, b in split_ranges(name, jobs))
-                continue
-        except (OSError, EOFError, zlib.error) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise LogReadError(f"{name}: cannot read log: {reason}") from None
-        engine.finish()
-        used = True
-    result = engine.summary if used else None
-    if tasks:
-        result = _run_parallel(result, config, tasks, jobs, since, reference, done)
-    return result if result is not None else engine.summary
-
-
-def _run_parallel(
-    summary: Summary | None,
-    config: SummaryConfig,
-    tasks: list[tuple[str, int, int]],
-    jobs: int,
-    since: datetime | None,
-    reference: datetime | None,
-    done: Callable[[int], None],
-) -> Summary | None:
-    """Run ``tasks`` on a pool; merge the parts into ``summary`` as they come."""
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    counter = context.Value("q", 0)
-    with context.Pool(
-        min(jobs, len(tasks)),
-        initializer=_init_worker,
-        initargs=(config, since, reference, counter),
-    ) as pool:
-        iterator = pool.imap_unordered(_work, tasks)
-        reported = 0
-        while True:
-            try:
-                part = iterator.next(timeout=0.2)
-            except multiprocessing.TimeoutError:
-                pass
-            except StopIteration:
-                break
-            else:
-                # as they come: the first part is the result, the others merge into it
-                summary = part if summary is None else summary.merge(part)
-            value = counter.value
-            if value > reported:
-                done(value - reported)
-                reported = value
-    return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m nfkit.logs.fastpath FILE...``: what ``nfkit summarize --no-discover`` does,
-    with this engine (until the command gains ``--jobs``; see benchmarks/INTEGRATION.md)."""
-    import argparse
-
-    from nfkit.logs.progress import progress_for
-    from nfkit.logs.report import FORMATS, render
-    from nfkit.logs.segment import Segment
-
-    parser = argparse.ArgumentParser(prog="python -m nfkit.logs.fastpath", description=main.__doc__)
-    parser.add_argument("files", nargs="+", metavar="FILE", help="log files (plain, .gz, or -)")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
-    parser.add_argument("--segment", action="append", default=[], metavar="CIDR")
-    parser.add_argument("--gateway-mac", action="append", default=[], metavar="MAC")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
-    args = parser.parse_args(argv)
-    config = SummaryConfig(
-        segment=Segment.from_values(networks=args.segment, gateway_macs=args.gateway_mac)
-    )
-    progress = progress_for(sys.stderr)
-    try:
-        summary = summarize_paths(args.files, config, jobs=args.jobs, progress=progress)
-    except ConfigError as exc:
-        print(f"nfkit: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if progress is not None:
-            progress.close()
-    text = render(summary, args.format)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""Run the fast engine over files: byte ranges on several cores, ``.gz`` and standard input.
+
+:func:`summarize_paths` is what ``nfkit summarize`` runs for whole files. Plain files larger than
+8 MiB are cut into byte ranges on line boundaries (:func:`split_ranges`), one worker process per
+range (``fork`` on Linux); each worker feeds its range to a
+:class:`~nfkit.logs.fastpath.BlockSummarizer` and returns a partial
+:class:`~nfkit.logs.aggregate.Summary`, which the parent merges as it arrives (merging is exact
+below ``max_sources``). ``.gz`` files and standard input are read in one stream in this process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from nfkit.errors import LogReadError
+from nfkit.logs.aggregate import Summary, SummaryConfig
+from nfkit.logs.fastpath import BLOCK_SIZE, BlockSummarizer
+
+__all__ = ["PARALLEL_MIN", "split_ranges", "summarize_paths"]
+
+#: A log smaller than this is not worth starting worker processes for.
+PARALLEL_MIN = 8 << 20
+
+
+def split_ranges(path: str | os.PathLike[str], parts: int) -> list[tuple[int, int]]:
+    """Cut a file into about ``parts`` byte ranges, each starting at the start of a line."""
+    size = Path(path).stat().st_size
+    if size == 0:
+        return []
+    cuts = [0]
+    with Path(path).open("rb") as handle:
+        for part in range(1, parts):
+            handle.seek(max(cuts[-1], size * part // parts))
+            handle.readline()
+            position = handle.tell()
+            if position >= size:
+                break
+            if position > cuts[-1]:
+                cuts.append(position)
+    cuts.append(size)
+    return list(pairwise(cuts))
+
+
+def _read_range(
+    path: str, start: int, end: int, feed: Callable[[bytes], None], done: Callable[[int], None]
+) -> None:
+    """Feed ``path[start:end]`` block by block; ``done(n)`` after each ``n`` bytes."""
+    with Path(path).open("rb") as handle:
+        handle.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = handle.read(min(BLOCK_SIZE, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            feed(chunk)
+            done(len(chunk))
+
+
+def _read_stream(
+    read: Callable[[int], bytes], feed: Callable[[bytes], None], done: Callable[[int], None]
+) -> None:
+    while True:
+        chunk = read(BLOCK_SIZE)
+        if not chunk:
+            break
+        feed(chunk)
+        done(len(chunk))
+
+
+# Set in each worker process by _init_worker (fork or spawn alike).
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    config: SummaryConfig, since: datetime | None, reference: datetime | None, counter: Any
+) -> None:
+    _WORKER.update(config=config, since=since, reference=reference, counter=counter)
+
+
+def _work(task: tuple[str, int, int]) -> Summary:
+    path, start, end = task
+    engine = BlockSummarizer(_WORKER["config"], _WORKER["since"], _WORKER["reference"])
+    counter = _WORKER["counter"]
+
+    def done(size: int) -> None:
+        with counter.get_lock():
+            counter.value += size
+
+    _read_range(path, start, end, engine.feed, done)
+    return engine.finish()
+
+
+def summarize_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    config: SummaryConfig | None = None,
+    since: datetime | None = None,
+    *,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    reference: datetime | None = None,
+) -> Summary:
+    """Summarise log files (plain, ``.gz``, or ``-`` for standard input) on ``jobs`` cores.
+
+    Equal to ``Summary.add_lines(read_whole(path), since)`` for each path. ``jobs`` defaults
+    to the number of CPUs; plain files are split into byte ranges on line boundaries, one
+    worker process per range at a time. ``progress(done, total)`` is called with bytes read
+    (for :class:`~nfkit.logs.progress.Progress`). ``reference`` is "now" for syslog years
+    (default: that of :func:`parse_line`, which forked workers share).
+    """
+    summary = Summary(config)
+    config = summary.config
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    names = [os.fspath(p) for p in paths]
+    total = 0
+    for name in names:
+        if name != "-":
+            try:
+                total += Path(name).stat().st_size
+            except OSError as exc:
+                raise LogReadError(f"{name}: cannot read log: {exc.strerror or exc}") from None
+    finished = 0
+
+    def done(size: int) -> None:
+        nonlocal finished
+        finished += size
+        if progress is not None:
+            progress(finished, total)
+
+    # Files read here share one engine (finish() after each keeps a last line without newline
+    # apart); parallel parts are merged into it, or the first part becomes the result.
+    engine = BlockSummarizer(config, since, reference)
+    used = False
+    tasks: list[tuple[str, int, int]] = []
+    for name in names:
+        try:
+            if name == "-":
+                stdin = getattr(sys.stdin, "buffer", None)
+                if stdin is None:
+                    raise LogReadError("<stdin>: cannot read log: standard input is closed")
+                _read_stream(stdin.read, engine.feed, done)
+            elif name.endswith(".gz"):
+                with gzip.open(name, "rb") as handle:
+                    _read_stream(handle.read, engine.feed, lambda _size: None)
+                done(Path(name).stat().st_size)
+            elif jobs == 1 or Path(name).stat().st_size < PARALLEL_MIN:
+                _read_range(name, 0, Path(name).stat().st_size, engine.feed, done)
+            else:
+                tasks.extend((name, a, b) for a, b in split_ranges(name, jobs))
+                continue
+        except (OSError, EOFError, zlib.error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise LogReadError(f"{name}: cannot read log: {reason}") from None
+        engine.finish()
+        used = True
+    result = engine.summary if used else None
+    if tasks:
+        result = _run_parallel(result, config, tasks, jobs, since, reference, done)
+    return result if result is not None else engine.summary
+
+
+def _run_parallel(
+    summary: Summary | None,
+    config: SummaryConfig,
+    tasks: list[tuple[str, int, int]],
+    jobs: int,
+    since: datetime | None,
+    reference: datetime | None,
+    done: Callable[[int], None],
+) -> Summary | None:
+    """Run ``tasks`` on a pool; merge the parts into ``summary`` as they come."""
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    counter = context.Value("q", 0)
+    with context.Pool(
+        min(jobs, len(tasks)),
+        initializer=_init_worker,
+        initargs=(config, since, reference, counter),
+    ) as pool:
+        iterator = pool.imap_unordered(_work, tasks)
+        reported = 0
+        while True:
+            try:
+                part = iterator.next(timeout=0.2)
+            except multiprocessing.TimeoutError:
+                pass
+            except StopIteration:
+                break
+            else:
+                # as they come: the first part is the result, the others merge into it
+                summary = part if summary is None else summary.merge(part)
+            value = counter.value
+            if value > reported:
+                done(value - reported)
+                reported = value
+    return summary
