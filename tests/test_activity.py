@@ -7,6 +7,7 @@ by hypothesis with random activity put straight into ``summary.activity``.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import ipaddress
 import json
@@ -279,13 +280,14 @@ def test_json_round_trip(items: list[Triple], slot_seconds: int) -> None:
     assert activity == again
     assert contents(again) == expected_by_slot(items)
     assert again.to_json(slot_seconds) == data
-    assert list(data) == sorted(data)
-    for entries in data.values():
-        starts = [start for start, _ in entries]
-        assert starts == sorted(set(starts))
-        assert all(start % slot_seconds == 0 for start in starts)
-        for _, touched in entries:
-            assert touched == sorted(touched)
+    assert data["format"] == 2
+    assert list(data["sources"]) == sorted(data["sources"])
+    for name in ("slots", "destinations", "ports"):
+        assert data[name] == sorted(set(data[name]))
+    assert all(start % slot_seconds == 0 for start in data["slots"])
+    # the first form (lists per slot) is still read, for summaries stored before
+    old = activity.to_json_lists(slot_seconds)
+    assert Activity.from_json(json.loads(json.dumps(old)), slot_seconds) == activity
 
 
 def test_json_shape() -> None:
@@ -294,13 +296,23 @@ def test_json_shape() -> None:
     activity.add("b", 1, "10.0.0.9", "udp/53")
     activity.add("b", 1, "10.0.0.1", "udp/53")
     activity.add("a", 7, "10.0.0.1", "icmp/8")
-    assert activity.to_json(300) == {
+    assert activity.to_json_lists(300) == {
         "a": [[2100, [["10.0.0.1", "icmp/8"]]]],
         "b": [
             [300, [["10.0.0.1", "udp/53"], ["10.0.0.9", "udp/53"]]],
             [600, [["10.0.0.2", "tcp/22"]]],
         ],
     }
+    data = activity.to_json(300)
+    assert {k: v for k, v in data.items() if k != "sources"} == {
+        "format": 2,
+        "slots": [300, 600, 2100],
+        "destinations": ["10.0.0.1", "10.0.0.2", "10.0.0.9"],
+        "ports": ["icmp/8", "tcp/22", "udp/53"],
+    }
+    # "a": slot 2 (2100), destination 0, port 0 -> one key, little-endian
+    assert base64.b64decode(data["sources"]["a"]) == (2 << 44).to_bytes(8, "little")
+    assert len(base64.b64decode(data["sources"]["b"])) == 3 * 8
 
 
 def test_equality() -> None:
@@ -319,7 +331,7 @@ def test_equality_with_an_empty_source() -> None:
     assert hollow.keys() == set()
     assert Activity() == hollow  # passes: keys() agree and Activity() has no sources to compare
     assert hollow == Activity()  # once raised KeyError: empty sources are no longer kept
-    assert hollow.to_json(SLOT) == {}
+    assert hollow.to_json(SLOT)["sources"] == {}
     assert "198.51.100.7" not in hollow and len(hollow) == 0
 
 

@@ -15,6 +15,8 @@ slots, :data:`MAX_DESTINATIONS` destinations and :data:`MAX_PORTS` port keys per
 
 from __future__ import annotations
 
+import base64
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -205,8 +207,59 @@ class Activity:
                 ],
             )
 
-    def to_json(self, slot_seconds: int) -> dict[str, list[list[Any]]]:
-        """``{source: [[slot start, [[destination, port], …]], …]}``, everything sorted."""
+    def to_json(self, slot_seconds: int) -> dict[str, Any]:
+        """The compact JSON form (``"format": 2``), canonical: equal stores give equal JSON.
+
+        ``slots`` (slot start times), ``destinations`` and ``ports`` are sorted lists; each
+        source maps to the base64 of its sorted keys (little-endian unsigned 64-bit), numbered
+        by those lists in the layout of :meth:`key`.
+        """
+        # only the values some kept source uses (the tables also hold dropped sources' ones)
+        used_slots: set[int] = set()
+        used_dsts: set[int] = set()
+        used_ports: set[int] = set()
+        for source in self._arrays:
+            keys = self.raw(source)
+            used_slots.update({key >> _SLOT_SHIFT for key in keys})
+            used_dsts.update({(key >> _DST_SHIFT) & _DST_MASK for key in keys})
+            used_ports.update({key & _PORT_MASK for key in keys})
+        slot_names = sorted(self._slots.names[n] for n in used_slots)
+        dst_names = sorted(self._dsts.names[n] for n in used_dsts)
+        port_names = sorted(self._ports.names[n] for n in used_ports)
+        slot_map = [0] * len(self._slots.names)
+        for number, name in enumerate(slot_names):
+            slot_map[self._slots.ids[name]] = number << _SLOT_SHIFT
+        dst_map = [0] * len(self._dsts.names)
+        for number, name in enumerate(dst_names):
+            dst_map[self._dsts.ids[name]] = number << _DST_SHIFT
+        port_map = [0] * len(self._ports.names)
+        for number, name in enumerate(port_names):
+            port_map[self._ports.ids[name]] = number
+        sources: dict[str, str] = {}
+        for source in sorted(self._arrays):
+            renumbered = array(
+                "Q",
+                sorted(
+                    slot_map[key >> _SLOT_SHIFT]
+                    | dst_map[(key >> _DST_SHIFT) & _DST_MASK]
+                    | port_map[key & _PORT_MASK]
+                    for key in self.raw(source)
+                ),
+            )
+            if sys.byteorder != "little":
+                renumbered.byteswap()
+            sources[source] = base64.b64encode(renumbered.tobytes()).decode("ascii")
+        return {
+            "format": 2,
+            "slots": [slot * slot_seconds for slot in slot_names],
+            "destinations": dst_names,
+            "ports": port_names,
+            "sources": sources,
+        }
+
+    def to_json_lists(self, slot_seconds: int) -> dict[str, list[list[Any]]]:
+        """The first JSON form, readable by eye: ``{source: [[slot start, [[destination,
+        port], …]], …]}``, sorted (what :meth:`from_json` also reads)."""
         return {
             source: [
                 [slot * slot_seconds, sorted([d, p] for d, p in touched)]
@@ -217,11 +270,30 @@ class Activity:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], slot_seconds: int) -> Activity:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`; also reads the first form, ``{source: [[slot start,
+        [[destination, port], …]], …]}``, written by nfkit before the compact one."""
         activity = cls()
-        for source, slots in data.items():
+        if data.get("format") == 2:
+            slots = [activity.slot_bits(int(start) // slot_seconds) for start in data["slots"]]
+            dsts = [activity.dst_bits(str(dst)) for dst in data["destinations"]]
+            ports = [activity.port_bits(str(port)) for port in data["ports"]]
+            for source, text in data["sources"].items():
+                packed = array("Q", base64.b64decode(str(text), validate=True))
+                if sys.byteorder != "little":
+                    packed.byteswap()
+                activity.extend(
+                    str(source),
+                    [
+                        slots[key >> _SLOT_SHIFT]
+                        | dsts[(key >> _DST_SHIFT) & _DST_MASK]
+                        | ports[key & _PORT_MASK]
+                        for key in packed
+                    ],
+                )
+            return activity
+        for source, slot_list in data.items():
             keys = []
-            for start, touched in slots:
+            for start, touched in slot_list:
                 slot_bits = activity.slot_bits(int(start) // slot_seconds)
                 for dst, port in touched:
                     where = activity.dst_bits(str(dst)) | activity.port_bits(str(port))

@@ -607,7 +607,7 @@ class Summary:
             return cls._from_dict(data)
         except ConfigError:
             raise
-        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError) as exc:
             raise SummaryError(f"not a summary: {type(exc).__name__}: {exc}") from None
 
     @classmethod
