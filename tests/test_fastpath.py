@@ -302,3 +302,14 @@ def test_small_caches_and_frequent_flushes(monkeypatch: pytest.MonkeyPatch) -> N
         for start in range(0, len(data), 3000):
             engine.feed(data[start : start + 3000])
         assert engine.finish().to_dict() == full(lines, config, since)
+
+
+def test_release_keeps_the_engine_correct() -> None:
+    data = generated(400, seed=21, sources=40)
+    middle = data.index(b"\n", len(data) // 2) + 1
+    engine = BlockSummarizer()
+    engine.feed(data[:middle])
+    engine.finish()
+    engine.release()  # caches dropped in the middle: later lines are read again from scratch
+    engine.feed(data[middle:])
+    assert engine.finish() == summarize_bytes(data)

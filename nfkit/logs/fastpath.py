@@ -327,6 +327,20 @@ class BlockSummarizer:
         self.flush()
         return self.summary
 
+    def release(self) -> None:
+        """Drop the caches of interpreted values (call after :meth:`finish` to free memory
+        before the summary is pickled or merged; the engine stays usable, only slower)."""
+        self.flush()
+        self._clear_caches()
+        self._headers = {b"": (None, 0, False)}
+        self._stamp = {b"": None}
+        self._slot = {b"": 0}
+        self._rejected_headers.clear()
+        self._skipped.clear()
+        self._port_ids.clear()
+        self._port_list.clear()
+        self._port_bits.clear()
+
     def _fallback(self, lines: Iterable[bytes]) -> None:
         """Lines for the full parser: exactly :meth:`Summary.add_lines`, at ``reference``."""
         texts = [line.decode("utf-8", "replace") for line in lines]

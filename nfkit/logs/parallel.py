@@ -97,7 +97,9 @@ def _work(task: tuple[str, int, int]) -> Summary:
             counter.value += size
 
     _read_range(path, start, end, engine.feed, done)
-    return engine.finish()
+    summary = engine.finish()
+    engine.release()
+    return summary
 
 
 def summarize_paths(
@@ -180,10 +182,12 @@ def _run_parallel(
     """Run ``tasks`` on a pool; merge the parts into ``summary`` as they come."""
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     counter = context.Value("q", 0)
+    # One task per process: a worker that has sent its part exits and gives its memory back.
     with context.Pool(
         min(jobs, len(tasks)),
         initializer=_init_worker,
         initargs=(config, since, reference, counter),
+        maxtasksperchild=1,
     ) as pool:
         iterator = pool.imap_unordered(_work, tasks)
         reported = 0
