@@ -386,9 +386,10 @@ class Summary:
         The detection settings (tags, INVALID prefixes, slots, window, levels) must be equal.
         The segments may differ — summaries of different hosts merge — because attribution
         already happened when each record was added; the merged summary keeps the union of
-        the segments (so do not add more records to it afterwards).
+        the segments (so do not add more records to it afterwards). ``max_sources`` may differ
+        too: the merged summary keeps this one's.
         """
-        if other.config.with_segment(Segment()) != self.config.with_segment(Segment()):
+        if _detection(other.config) != _detection(self.config):
             raise SummaryError("cannot merge summaries made with different detection settings")
         if other.config.segment != self.config.segment:
             self.config = self.config.with_segment(self.config.segment.union(other.config.segment))
@@ -660,6 +661,11 @@ class Summary:
         if min(summary.floor, summary.dropped, *(s.error for s in summary.sources.values())) < 0:
             raise ValueError("negative floor, dropped_sources or error")
         return summary
+
+
+def _detection(config: SummaryConfig) -> SummaryConfig:
+    """``config`` without what may differ between summaries that merge."""
+    return replace(config, segment=Segment(), max_sources=None)
 
 
 def _ints(mapping: Mapping[str, Any]) -> dict[str, int]:
