@@ -143,9 +143,10 @@ def test_text_report_says_it_approximated() -> None:
 def test_summaries_with_other_limits_still_merge() -> None:
     small = summarise(stream(6, heavy=2, light=30), 10)
     large = summarise(stream(7, heavy=2, light=30), None)
+    expected = small.records + large.records
     merged = large.merge(small)
     assert merged.config.max_sources is None
-    assert merged.records == small.records + large.records
+    assert merged.records == expected
     other_levels = Summary(SummaryConfig(port_levels=(1, 2, 3, 4, 5)))
     with pytest.raises(ValueError, match="different detection settings"):
         merged.merge(other_levels)
