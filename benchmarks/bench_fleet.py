@@ -7,8 +7,8 @@
 Host files are generated once by ``genlog`` (each with its own seed and host name) into
 ``--dir`` and reused by later runs of the same size. Then, for the chosen engine:
 
-* **one process** — the partitions summarised one after another in this process and merged:
-  exactly what one worker does, without Dask;
+* **one process** — the partitions summarised one after another in this process by one engine
+  (``summarize_partitions``): exactly what one worker does with its group, without Dask;
 * **Dask** — a ``distributed.LocalCluster`` of ``--workers`` single-threaded worker processes on
   loopback (started before the clock runs; start-up is reported apart), via
   :func:`nfkit.fleet.summarize_on_dask` (or ``summarize_fleet_on_dask`` with ``--fleet``).
@@ -36,12 +36,11 @@ from nfkit.fleet import (
     Fleet,
     FleetSummary,
     combine,
-    merge_summaries,
     plan_partitions,
     summarize_fleet_on_dask,
     summarize_on_dask,
 )
-from nfkit.fleet.dask import summarize_partition, summarize_partition_by_host
+from nfkit.fleet.dask import summarize_partition_by_host, summarize_partitions
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.segment import Segment
 
@@ -91,7 +90,7 @@ def one_process(
     parts = plan_partitions(paths, partition_bytes)
     if fleet is not None:
         return combine([summarize_partition_by_host(p, CONFIG, fleet) for p in parts])
-    return merge_summaries([summarize_partition(p, CONFIG, engine=engine) for p in parts])
+    return summarize_partitions(parts, CONFIG, engine=engine)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -313,3 +313,18 @@ def test_release_keeps_the_engine_correct() -> None:
     engine.release()  # caches dropped in the middle: later lines are read again from scratch
     engine.feed(data[middle:])
     assert engine.finish() == summarize_bytes(data)
+
+
+def test_files_out_of_time_order_in_one_engine() -> None:
+    # two hosts' logs, the second one earlier: the same sources seen in both (first and last
+    # seen must take the earliest and the latest over both), as one engine reads a group
+    later = generated(3000, seed=31, sources=25, start=datetime(2026, 11, 20, 12, 0))
+    earlier = generated(3000, seed=32, sources=25, start=datetime(2026, 11, 20, 6, 0))
+    config = CONFIGS["gateway"]
+    engine = BlockSummarizer(config)
+    for data in (later, earlier, later):
+        for start in range(0, len(data), 8192):  # small blocks: many in-order blocks
+            engine.feed(data[start : start + 8192])
+        engine.finish()
+    expected = full(lines_of(later) + lines_of(earlier) + lines_of(later), config)
+    assert engine.summary.to_dict() == expected

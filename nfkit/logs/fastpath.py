@@ -529,17 +529,24 @@ class BlockSummarizer:
         if untimed == rows:
             return
         first, last = self._pending_first, self._pending_last
-        if (
-            not untimed
-            and stamps[0] >= self._latest
-            and all(map(le, stamps, islice(stamps, 1, None)))
-        ):
-            # In time order, after everything pending: the C-level dict updates are exact.
-            last.update(zip(nets, stamps, strict=True))
+        if not untimed and all(map(le, stamps, islice(stamps, 1, None))):
+            # In time order: per net, the first and last row give its times (C-level dicts).
+            lasts = dict(zip(nets, stamps, strict=True))
             firsts = dict(zip(reversed(nets), reversed(stamps), strict=True))
-            for net_bytes in firsts.keys() - first.keys():
+            new = firsts.keys() - first.keys()
+            if stamps[0] >= self._latest:  # after everything pending: later is later
+                last.update(lasts)
+            else:  # another file or range, earlier: compare the nets seen before
+                for net_bytes in firsts.keys() & first.keys():
+                    if firsts[net_bytes] < first[net_bytes]:
+                        first[net_bytes] = firsts[net_bytes]
+                    if lasts[net_bytes] > last[net_bytes]:
+                        last[net_bytes] = lasts[net_bytes]
+                for net_bytes in new:
+                    last[net_bytes] = lasts[net_bytes]
+            for net_bytes in new:
                 first[net_bytes] = firsts[net_bytes]
-            self._latest = stamps[-1]
+            self._latest = max(self._latest, stamps[-1])
             return
         for net_bytes, stamp in zip(nets, stamps, strict=True):
             if stamp is None:
