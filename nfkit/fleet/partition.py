@@ -39,7 +39,7 @@ __all__ = [
 #: Default partition size: large enough that scheduling costs nothing next to parsing
 #: (about 250,000 lines, a few seconds of work), small enough to spread a big file.
 DEFAULT_PARTITION_BYTES = 64 << 20
-_CHUNK = 1 << 20
+_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -187,8 +187,8 @@ def _gzip_chunks(path: str) -> Iterator[bytes]:
 
 
 def read_partition_bytes(partition: Partition) -> Iterator[bytes]:
-    """The bytes of ``partition`` (decompressed) in chunks of up to 1 MiB; ``ConfigError`` if
-    the file cannot be read."""
+    """The bytes of ``partition`` (decompressed) in chunks of up to 4 MiB, the fast engine's
+    block; ``ConfigError`` if the file cannot be read."""
     if partition.end is None:
         chunks = _gzip_chunks(partition.path)
     else:

@@ -642,6 +642,7 @@ class BlockSummarizer:
                 stats.last = late
         self._pending_first = {}
         self._pending_last = {}
+        self._latest = float("-inf")  # the latest time of what is pending: nothing now
         self._flush_slots()
         self._flush_findings()
         summary.bound()
