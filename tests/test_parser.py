@@ -251,9 +251,11 @@ def test_other_protocols_and_their_icmp_errors(proto: str, spi: str | None) -> N
     record, _ = one("srv-raw", f"PROTO={proto} ")
     assert record.proto == proto and record.spt is None and record.length in (40, 44)
     assert (record.src, record.dst, record.family) == (CLI4, SRV4, 4)
+    assert record.spi == (None if spi is None else int(spi, 16))
     error, _ = one("icmp-err", "CODE=2", f"PROTO={proto} ")
     assert (error.icmp_type, error.icmp_code, error.proto) == (3, 2, "ICMP")
     assert error.inner is not None and error.inner.proto == proto
+    assert error.inner.spi == record.spi and error.spi is None
 
 
 def test_incomplete_tcp_header() -> None:
@@ -421,6 +423,7 @@ def test_ipv6_esp_and_unknown_ext_header() -> None:
             "DST=2001:0db8:0000:0000:0000:0000:0000:0002 LEN=100 TC=8 HOPLIMIT=5 FLOWLBL=7 ")
     esp = parse_line(head + "OPT ( ESP SPI=0x100 )")
     assert esp is not None and esp.proto == "ESP" and esp.tos == 8 and esp.ttl == 5
+    assert esp.spi == 0x100
     assert esp.mac_src is None and esp.ethertype is None  # MAC= empty (tun device)
     bare = parse_line(head)
     assert bare is not None and bare.proto is None and bare.truncated is False
@@ -585,3 +588,20 @@ def test_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code = block[1].replace('"/var/log/kern.log.1.gz"', repr(str(CORPUS)))
     exec(compile(code, "docs/logs.md", "exec"), {})
     assert capsys.readouterr().out.split() == [str(len(CORPUS_LINES))] * 2 + ["0"]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1 << 16])
+def test_file_lines_across_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Lines longer than a chunk, CRLF split between two chunks, a last line without a newline.
+    text = "a\r\nbb\n" + "c" * 150 + "\r\n\r\n" + "d" * 20 + "\ne\r\nlast\r"
+    path = tmp_path / "lines.log"
+    path.write_bytes(text.encode())
+    monkeypatch.setattr(parser_module, "_CHUNK", chunk)
+    expected = ["a", "bb", "c" * 150, "", "d" * 20, "e", "last"]
+    assert list(parser_module._FileLines(path)) == expected
+    corpus = tmp_path / "corpus.log"
+    corpus.write_text("\r\n".join(CORPUS_LINES[:6]) + "\r\n")
+    records = list(iter_records(corpus))
+    assert [r.raw for r in records] == CORPUS_LINES[:6]

@@ -181,8 +181,9 @@ class BlockSummarizer:
         self._who_bits: list[int] = []
         #: Per net: the number of its (origin, verdict) pair.
         self._net_class: dict[bytes, int] = {}
-        self._classes: dict[tuple[str, str], int] = {}
-        self._class_list: list[tuple[str, str]] = []
+        #: (origin, verdict, prefix) numbered: what the global counters need of a net.
+        self._classes: dict[tuple[str, str, str], int] = {}
+        self._class_list: list[tuple[str, str, str]] = []
         #: Per port number: its activity port bits (or _SKIP when it is no port).
         self._port_bits: list[int] = []
         self._port_ids: dict[tuple[bytes, ...], int] = {}
@@ -434,11 +435,11 @@ class BlockSummarizer:
                     _SKIP if net.origin == attr.LOCAL else self.summary.activity.dst_bits(net.dst)
                 )
             self._who[net_bytes] = number
-            pair = (net.origin, net.verdict)
-            kind = self._classes.get(pair)
+            net_class = (net.origin, net.verdict, net.prefix)
+            kind = self._classes.get(net_class)
             if kind is None:
-                kind = self._classes[pair] = len(self._class_list)
-                self._class_list.append(pair)
+                kind = self._classes[net_class] = len(self._class_list)
+                self._class_list.append(net_class)
             self._net_class[net_bytes] = kind
             if net.invalid:
                 self._invalid_nets.add(net_bytes)
@@ -610,12 +611,9 @@ class BlockSummarizer:
         summary = self.summary
         sources = summary.sources
         nets_info, ttl_info = self._nets, self._ttl_nets
-        by_origin, prefixes = summary.by_origin, summary.prefixes
         for key, count in self._pending_ttl.items():
             net = nets_info[key[0]]
             origin = net.origin
-            by_origin[origin] = by_origin.get(origin, 0) + count
-            prefixes[net.prefix] = prefixes.get(net.prefix, 0) + count
             stats = sources.get(net.src)
             if stats is None:
                 stats = sources[net.src] = SourceStats(error=summary.floor)
@@ -650,9 +648,11 @@ class BlockSummarizer:
     def _flush_slots(self) -> None:
         summary = self.summary
         port_list, triples, classes = self._port_list, self._triple_list, self._class_list
-        timeline = summary.timeline
+        timeline, by_origin, prefixes = summary.timeline, summary.by_origin, summary.prefixes
         for (slot, kind), count in self._pending_timeline.items():
-            origin = classes[kind][0]
+            origin, _verdict, prefix = classes[kind]
+            by_origin[origin] = by_origin.get(origin, 0) + count
+            prefixes[prefix] = prefixes.get(prefix, 0) + count
             per_slot = timeline.get(slot)
             if per_slot is None:
                 per_slot = timeline[slot] = {}
@@ -676,7 +676,7 @@ class BlockSummarizer:
             portkey = port_info.portkey
             if portkey is None:
                 continue
-            origin, verdict = classes[kind]
+            origin, verdict, _prefix = classes[kind]
             if port_info.has_port:
                 ports[portkey] = ports.get(portkey, 0) + count
             by_port = origin_ports.get(origin)

@@ -2,7 +2,7 @@
 
 A ``LogRecord`` is built for every line read, so it is a plain slotted dataclass (not frozen):
 measured on Python 3.11, frozen construction costs about four times as much. The parser's line
-fast path (``nfkit.logs.parser._make_fast_line``) goes further: it makes the object with
+fast path (``nfkit.logs.fastparse._make_fast_line``) goes further: it makes the object with
 ``object.__new__`` and stores every slot itself, which costs half as much as the generated
 ``__init__``. A field added here must be stored there too (the corpus tests, which compare whole
 records, fail with AttributeError otherwise).
@@ -20,7 +20,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(slots=True, eq=True)
 class LogRecord:
-    """One packet as the kernel logged it. Fields the line does not carry are ``None``."""
+    """One packet as the kernel logged it. Fields the line does not carry are ``None``.
+
+    ``spi`` is the Security Parameters Index of an AH or ESP header (``PROTO=ESP SPI=0x1001``;
+    for IPv6, ``AH SPI=``/``ESP SPI=`` inside ``OPT ( ... )``), as an int.
+    """
 
     raw: str = ""
     # wrapper (syslog / journal / dmesg)
@@ -56,6 +60,7 @@ class LogRecord:
     window: int | None = None
     seq: int | None = None
     ack: int | None = None
+    spi: int | None = None
     icmp_type: int | None = None
     icmp_code: int | None = None
     icmp_id: int | None = None
