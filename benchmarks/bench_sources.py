@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         approximate = data["approximate"]
         print(
             f"{lines:,} lines, {args.sources + args.heavy:,} distinct sources, max_sources "
-            f"{args.max_sources}: {seconds:.1f} s, peak RSS (process tree) {peak / 2**20:,.0f} "
+            f"{args.max_sources}: {seconds:.1f} s, peak PSS (process tree) {peak / 2**20:,.0f} "
             f"MiB, CPU {cpu:.1f} s; {len(listed):,} sources listed, {len(exact)} of "
             f"{args.heavy} heavy hitters exact; dropped {approximate['dropped_sources']:,}, "
             f"floor {approximate['floor']}; load {os.getloadavg()[0]:.2f}"

@@ -11,11 +11,12 @@ round runs, as a separate process, what a user runs::
 
 — reading, summarising on N worker processes, merging and rendering the report (text, as cron
 mails it, unless ``--format`` says otherwise) — and
-measures its wall time and peak memory: the peak of the *sum* of the resident sets of the whole
-process tree (sampled from /proc every 50 ms) and the largest single process
-(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``), and the CPU seconds of the tree (lines per
-CPU second is the figure least skewed by other load). With ``--full-lines N`` the first N lines
-also go through ``nfkit summarize --no-discover`` (the full parser, one core) for comparison.
+measures its wall time and peak memory: the peak of the *sum* of the proportional set sizes
+(PSS) of the whole process tree (sampled from /proc every 50 ms; pages shared after fork count
+once) and the largest single process (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``), and
+the CPU seconds of the tree (lines per CPU second is the figure least skewed by other load).
+With ``--full-lines N`` the first N lines also go through ``nfkit summarize --state`` (the full
+parser, one core) for comparison.
 The best round is reported with the load average seen: other processes skew the figures.
 """
 
@@ -38,26 +39,34 @@ from genlog import write_log  # noqa: E402
 
 
 def tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (0 when gone)."""
+    """Memory of ``root`` and all its descendants (0 when gone): the sum of their proportional
+    set sizes (PSS), so that pages a forked worker still shares with its parent count once."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            statm = (entry / "statm").read_text().split()
         except OSError:
             continue
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         stack.extend(children.get(pid, []))
     return total
+
+
+def _pss(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def cpu_of_children() -> float:
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             load = os.getloadavg()[0]
             print(
                 f"  round {round_no}: {seconds:.1f} s, {lines / seconds:,.0f} lines/s, "
-                f"peak RSS (process tree) {peak / 2**20:,.0f} MiB, CPU {cpu:.1f} s "
+                f"peak PSS (process tree) {peak / 2**20:,.0f} MiB, CPU {cpu:.1f} s "
                 f"({lines / cpu:,.0f} lines per CPU second), load {load:.2f}"
             )
         largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -136,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"nfkit summarize --format {args.format}, {args.jobs} jobs: "
             f"{lines / best[0]:,.0f} lines/s end to end "
-            f"(best of {args.repeat}; {lines / best[2]:,.0f} lines per CPU second), peak RSS "
-            f"{best[1] / 2**20:,.0f} MiB for the process tree, {largest:,.0f} MiB largest "
-            f"process; load average {load1:.2f} {load5:.2f} "
+            f"(best of {args.repeat}; {lines / best[2]:,.0f} lines per CPU second), peak memory "
+            f"{best[1] / 2**20:,.0f} MiB (PSS) for the process tree, {largest:,.0f} MiB largest "
+            f"process (RSS); load average {load1:.2f} {load5:.2f} "
             f"on {os.cpu_count()} CPUs"
         )
         if args.full_lines:
@@ -150,12 +159,13 @@ def main(argv: list[str] | None = None) -> int:
                         break
                     target.write(line)
             full = [sys.executable, "-m", "nfkit", "summarize", "--no-discover", "--format",
-                    "json", "-o", os.devnull, str(part)]  # fmt: skip
+                    args.format, "-o", os.devnull, "--state", str(Path(tmp) / "state.json"),
+                    str(part)]  # fmt: skip
             seconds, peak, cpu = run(full)
             print(
-                f"full parser (nfkit summarize), {args.full_lines:,} lines: "
+                f"full parser (nfkit summarize --state), {args.full_lines:,} lines: "
                 f"{args.full_lines / seconds:,.0f} lines/s, {args.full_lines / cpu:,.0f} lines per "
-                f"CPU second, peak RSS {peak / 2**20:,.0f} MiB"
+                f"CPU second, peak PSS {peak / 2**20:,.0f} MiB"
             )
     return 0
 
