@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from nfkit.errors import ConfigError
+from nfkit.logs.parallel import read_range
 
 __all__ = [
     "DEFAULT_PARTITION_BYTES",
@@ -168,18 +169,6 @@ def _split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         yield rest.decode("utf-8", "replace")
 
 
-def _range_chunks(path: str, start: int, end: int) -> Iterator[bytes]:
-    with Path(path).open("rb") as handle:
-        handle.seek(start)
-        left = end - start
-        while left > 0:
-            chunk = handle.read(min(_CHUNK, left))
-            if not chunk:
-                break  # the file shrank since the plan was made
-            left -= len(chunk)
-            yield chunk
-
-
 def _gzip_chunks(path: str) -> Iterator[bytes]:
     with gzip.open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -192,7 +181,7 @@ def read_partition_bytes(partition: Partition) -> Iterator[bytes]:
     if partition.end is None:
         chunks = _gzip_chunks(partition.path)
     else:
-        chunks = _range_chunks(partition.path, partition.start, partition.end)
+        chunks = read_range(partition.path, partition.start, partition.end, _CHUNK)
     try:
         yield from chunks
     except (OSError, EOFError, zlib.error) as exc:

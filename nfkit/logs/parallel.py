@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -25,7 +25,7 @@ from nfkit.errors import LogReadError
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.fastpath import BLOCK_SIZE, BlockSummarizer
 
-__all__ = ["PARALLEL_MIN", "split_ranges", "summarize_paths"]
+__all__ = ["PARALLEL_MIN", "read_range", "split_ranges", "summarize_paths"]
 
 #: A log smaller than this is not worth starting worker processes for.
 PARALLEL_MIN = 8 << 20
@@ -50,20 +50,28 @@ def split_ranges(path: str | os.PathLike[str], parts: int) -> list[tuple[int, in
     return list(pairwise(cuts))
 
 
-def _read_range(
-    path: str, start: int, end: int, feed: Callable[[bytes], None], done: Callable[[int], None]
-) -> None:
-    """Feed ``path[start:end]`` block by block; ``done(n)`` after each ``n`` bytes."""
+def read_range(path: str, start: int, end: int, size: int | None = None) -> Iterator[bytes]:
+    """The bytes ``path[start:end]`` in blocks of ``size`` (default the engine's block); fewer
+    if the file shrank since ``end`` was measured. ``OSError`` is the caller's to report."""
+    size = size or BLOCK_SIZE
     with Path(path).open("rb") as handle:
         handle.seek(start)
         left = end - start
         while left > 0:
-            chunk = handle.read(min(BLOCK_SIZE, left))
+            chunk = handle.read(min(size, left))
             if not chunk:
                 break
             left -= len(chunk)
-            feed(chunk)
-            done(len(chunk))
+            yield chunk
+
+
+def _read_range(
+    path: str, start: int, end: int, feed: Callable[[bytes], None], done: Callable[[int], None]
+) -> None:
+    """Feed ``path[start:end]`` block by block; ``done(n)`` after each ``n`` bytes."""
+    for chunk in read_range(path, start, end):
+        feed(chunk)
+        done(len(chunk))
 
 
 def _read_stream(
