@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfkit.logs.aggregate import FLOWS, Finding, Summary, SummaryConfig
+from nfkit.logs.aggregate import Summary, SummaryConfig
+from nfkit.logs.counters import FLOWS, Finding
 from nfkit.logs.record import LogRecord
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)

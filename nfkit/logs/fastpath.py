@@ -40,7 +40,8 @@ from operator import le, not_, or_
 from typing import Any
 
 from nfkit.logs import attribution as attr
-from nfkit.logs.aggregate import EVIDENCE, Finding, SourceStats, Summary, SummaryConfig
+from nfkit.logs.aggregate import Summary, SummaryConfig
+from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
