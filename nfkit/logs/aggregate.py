@@ -8,8 +8,10 @@ hypothesis). So runs can be split across processes, hosts or days and merged aft
 Per-record work happens in :meth:`Summary.add` only.
 
 Scan detection keeps, per source and per 5-minute slot, the set of ``(destination, port)``
-pairs it touched; sets union, so it stays mergeable. Thresholds, scans and recommendations are
-in :mod:`nfkit.logs.findings`.
+pairs it touched (compactly, in :mod:`nfkit.logs.activity`); sets union, so it stays mergeable.
+Thresholds, scans and recommendations are in :mod:`nfkit.logs.findings`; the per-source and
+per-finding counters in :mod:`nfkit.logs.counters`. Past ``max_sources`` sources the summary
+drops the least busy ones and says how far its counts may be off (:meth:`Summary.bound`).
 
 ICMP fragmentation-needed (type 3 code 4) and ICMPv6 packet-too-big (type 2) never count as
 attacks: they are Path MTU discovery; a dropped one is reported as ``pmtud_blackhole``.
