@@ -243,14 +243,17 @@ def test_generated_lines_agree_and_all_take_the_quick_path(wrapper: str) -> None
     ],
 )
 def test_syslog_header_derived_from_its_minute(header: str) -> None:
+    def direct(text: str) -> tuple[datetime | None, str] | None:
+        """What unwrap() reads, with no cache and no derivation."""
+        when, host, uptime, message = Unwrapper(reference=REFERENCE).unwrap(text + " kernel: ")
+        return (when, host) if host is not None and uptime is None and not message else None
+
     unwrapper = Unwrapper(reference=REFERENCE)
-    fresh = Unwrapper(reference=REFERENCE)
-    first = fastparse._syslog_header(unwrapper, header)
-    assert first == fresh.syslog_header(header)
-    # the next second of the same minute is derived from the cached minute
+    assert unwrapper.syslog_header(header) == direct(header)
+    # another second of the same minute is derived from the minute's cached value
     later = header[:13] + "42" + header[15:]
-    assert fastparse._syslog_header(unwrapper, later) == fresh.syslog_header(later)
-    assert unwrapper.header_cache[later] == fresh.syslog_header(later)
+    assert unwrapper.syslog_header(later) == direct(later)
+    assert unwrapper.header_cache[later] == direct(later)
 
 
 # -- mutated corpus lines ------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from nfkit.logs.fastmessage import _HEX2, _NO_MAC, _TRAILER, _quoted, _Trailer, _trailer
@@ -204,33 +203,6 @@ def _port(text: str) -> int:
     return value
 
 
-_SECONDS = {f"{second:02d}": second for second in range(60)}
-
-
-def _syslog_header(unwrapper: Unwrapper, header: str) -> tuple[datetime | None, str] | None:
-    """``unwrapper.syslog_header(header)`` for ``"Nov 25 04:17:23 host"``, quicker on a miss.
-
-    A header differs from the one at second 00 of its minute only in the time: the value is
-    derived from that one's (converted once per minute) and stored in the same cache.
-    """
-    second = _SECONDS.get(header[13:15])
-    if second is None or header[15:16] != " ":
-        return unwrapper.syslog_header(header)
-    cache = unwrapper.header_cache
-    minute = header[:13] + "00" + header[15:]
-    try:
-        base = cache[minute]
-    except KeyError:
-        base = unwrapper.syslog_header(minute)
-    if base is None or base[0] is None:
-        return unwrapper.syslog_header(header)
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    value = (base[0].replace(second=second), base[1])
-    cache[header] = value
-    return value
-
-
 def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
     """Build :func:`_fast_line` with everything it uses bound as closure variables."""
     match_line = _LINE.fullmatch
@@ -267,7 +239,7 @@ def _make_fast_line() -> Callable[[str, Unwrapper], LogRecord | None]:
             try:
                 head = unwrapper.header_cache[header]
             except KeyError:
-                head = _syslog_header(unwrapper, header)
+                head = unwrapper.syslog_header(header)
             if head is None:
                 return None
             timestamp, host = head

@@ -48,6 +48,8 @@ _FUTURE_SLACK = timedelta(days=31)
 #: The reference time of the shared :func:`unwrap` is renewed after this many seconds.
 _REFERENCE_MAX_AGE = 3600.0
 _CACHE_LIMIT = 65536
+#: "00".."59" -> the second, for :meth:`Unwrapper.syslog_header`.
+_SECONDS = {f"{second:02d}": second for second in range(60)}
 
 _FACILITY = (
     r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|ntp|security|console"
@@ -189,6 +191,20 @@ class Unwrapper:
             return cache[header]
         except KeyError:
             pass
+        # A header differs from the one at second 00 of its minute only in the time (time zone
+        # changes fall on whole minutes): derive it from that one's, read once per minute.
+        second = _SECONDS.get(header[13:15])
+        if second is not None and header[15:16] == " " and header[13:15] != "00":
+            base = self.syslog_header(header[:13] + "00" + header[15:])
+            if base is not None and base[0] is not None:
+                value: tuple[datetime | None, str] | None = (
+                    base[0].replace(second=second),
+                    base[1],
+                )
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[header] = value
+                return value
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
         when, host, uptime, message = self.unwrap(header + " kernel: ")
