@@ -409,6 +409,8 @@ class BlockSummarizer:
         headers, nets = columns[_HEADER], columns[_NET]
         if self._pending_size() > _PENDING_LIMIT:
             self.flush()
+        elif len(self._pending_activity) > _PENDING_LIMIT:
+            self._flush_activity()
         if max(len(self._nets), len(self._ttl_nets), len(self._addresses)) > _CACHE_LIMIT:
             self.flush()  # pending counters refer to cached values: empty them first
             self._clear_caches()
@@ -586,7 +588,7 @@ class BlockSummarizer:
 
     # -- flushing pending counters into the summary ----------------------------------------------
     def _pending_size(self) -> int:
-        return max(len(self._pending_activity), len(self._pending_ttl), len(self._pending_first))
+        return max(len(self._pending_ttl), len(self._pending_first), len(self._pending_ports))
 
     def _clear_caches(self) -> None:
         self._nets.clear()
@@ -646,6 +648,26 @@ class BlockSummarizer:
         self._flush_findings()
         summary.bound()
 
+    def _flush_activity(self) -> None:
+        """Move the pending activity keys into the summary's store, grouped by source.
+
+        Done apart from the other counters too (they are the ones that grow with every line):
+        the others then repeat more between their flushes, and each flush costs less.
+        """
+        triples = self._triple_list
+        touched: dict[int, list[int]] = {}
+        for who, key in self._pending_activity:
+            if key < _SKIP:
+                keys = touched.get(who)
+                if keys is None:
+                    touched[who] = [key]
+                else:
+                    keys.append(key)
+        self._pending_activity = set()
+        activity = self.summary.activity
+        for who, keys in touched.items():
+            activity.extend(triples[who][0], keys)
+
     def _flush_slots(self) -> None:
         summary = self.summary
         port_list, triples, classes = self._port_list, self._triple_list, self._class_list
@@ -659,18 +681,7 @@ class BlockSummarizer:
                 per_slot = timeline[slot] = {}
             per_slot[origin] = per_slot.get(origin, 0) + count
         self._pending_timeline = Counter()
-        touched: dict[int, list[int]] = {}
-        for who, key in self._pending_activity:
-            if key < _SKIP:
-                keys = touched.get(who)
-                if keys is None:
-                    touched[who] = [key]
-                else:
-                    keys.append(key)
-        self._pending_activity = set()
-        activity = summary.activity
-        for who, keys in touched.items():
-            activity.extend(triples[who][0], keys)
+        self._flush_activity()
         ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
         for (kind, port_id), count in self._pending_classes.items():
             port_info = port_list[port_id]
