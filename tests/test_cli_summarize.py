@@ -188,3 +188,21 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["report", "--help"])
     assert "exit codes" in capsys.readouterr().out
+
+
+def test_max_sources_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "summarize", str(SAMPLE), "--no-discover", "--max-sources", "3")
+    assert code == 0, err
+    assert "APPROXIMATE: more sources than max_sources (3)" in out
+    code, out, _ = run(
+        capsys, "summarize", str(SAMPLE), "--no-discover", "--max-sources", "3", "--format", "json"
+    )
+    data = json.loads(out)
+    assert data["approximate"]["max_sources"] == 3 and data["approximate"]["dropped_sources"] > 0
+    assert len(data["sources"]) <= 4  # bounded at one and a half times max_sources
+    code, out, _ = run(capsys, "summarize", str(SAMPLE), "--no-discover", "--max-sources", "0")
+    assert code == 0 and "APPROXIMATE" not in out
+    with pytest.raises(SystemExit) as exc:
+        main(["summarize", str(SAMPLE), "--no-discover", "--max-sources", "-1"])
+    assert exc.value.code == 2
+    assert "--max-sources: must be from 0" in capsys.readouterr().err
