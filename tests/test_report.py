@@ -154,3 +154,15 @@ def test_history_errors(tmp_path: Path) -> None:
     bad.write_text("this is not sqlite" * 100)
     with pytest.raises(StateError, match="cannot open history database"):
         History(bad)
+
+
+def test_stacked_segments_fill_the_bar_bottom_up() -> None:
+    from nfkit.logs.report import ORIGIN_COLOURS, stacked_segments
+
+    bar = stacked_segments({"peer": 1, "upstream": 3, "local": 0}, 4, 100)
+    assert [(s["origin"], s["count"], s["y"], s["height"]) for s in bar] == [
+        ("upstream", 3, 25.0, 75.0),
+        ("peer", 1, 0.0, 25.0),
+    ]
+    assert bar[1]["colour"] == ORIGIN_COLOURS["peer"]
+    assert stacked_segments({"peer": 2}, 0, 100) == []  # nothing logged that day

@@ -18,7 +18,7 @@ from nfkit.errors import ConfigError
 from nfkit.logs import attribution as attr
 from nfkit.logs.aggregate import Summary, iso
 from nfkit.logs.fleet_trends import Group, Report
-from nfkit.logs.report import FORMATS, ORIGIN_COLOURS, render_html, render_text
+from nfkit.logs.report import FORMATS, ORIGIN_COLOURS, render_html, render_text, stacked_segments
 
 _SPARK = "▁▂▃▄▅▆▇█"
 _DAY_CHART_WIDTH = 760
@@ -165,23 +165,7 @@ def days_chart(report: Report) -> dict[str, Any]:
     width = _DAY_CHART_WIDTH / max(count, 1)
     bars = []
     for index, (day, row) in enumerate(zip(report.dates, rows, strict=True)):
-        y = float(_DAY_CHART_HEIGHT)
-        segments = []
-        for origin in reversed(attr.ORIGINS):
-            n = row.get(origin, 0)
-            if not n or not peak:
-                continue
-            height = _DAY_CHART_HEIGHT * n / peak
-            y -= height
-            segments.append(
-                {
-                    "origin": origin,
-                    "count": n,
-                    "y": round(y, 2),
-                    "height": round(height, 2),
-                    "colour": ORIGIN_COLOURS[origin],
-                }
-            )
+        segments = stacked_segments(row, peak, _DAY_CHART_HEIGHT)
         bars.append(
             {
                 "x": round(index * width, 2),

@@ -218,6 +218,30 @@ class _Bar:
     segments: list[dict[str, Any]]
 
 
+def stacked_segments(counts: Mapping[str, int], peak: int, height: float) -> list[dict[str, Any]]:
+    """The SVG rectangles of one stacked bar ``height`` high for ``peak`` packets: one per
+    origin with packets in ``counts``, stacked upwards from the bottom in reverse
+    :data:`~nfkit.logs.attribution.ORIGINS` order (peers on top)."""
+    segments: list[dict[str, Any]] = []
+    y = float(height)
+    for origin in reversed(attr.ORIGINS):
+        n = counts.get(origin, 0)
+        if not n or not peak:
+            continue
+        part = height * n / peak
+        y -= part
+        segments.append(
+            {
+                "origin": origin,
+                "count": n,
+                "y": round(y, 2),
+                "height": round(part, 2),
+                "colour": ORIGIN_COLOURS[origin],
+            }
+        )
+    return segments
+
+
 def chart(summary: Summary) -> dict[str, Any]:
     """Stacked bars of packets over time by origin, as coordinates for the SVG template."""
     slot_seconds = summary.config.slot_seconds
@@ -236,23 +260,7 @@ def chart(summary: Summary) -> dict[str, Any]:
     width = _CHART_WIDTH / count
     bars = []
     for index, bucket in sorted(buckets.items()):
-        y = float(_CHART_HEIGHT)
-        segments = []
-        for origin in reversed(attr.ORIGINS):
-            n = bucket.get(origin, 0)
-            if not n:
-                continue
-            height = _CHART_HEIGHT * n / peak
-            y -= height
-            segments.append(
-                {
-                    "origin": origin,
-                    "count": n,
-                    "y": round(y, 2),
-                    "height": round(height, 2),
-                    "colour": ORIGIN_COLOURS[origin],
-                }
-            )
+        segments = stacked_segments(bucket, peak, _CHART_HEIGHT)
         start = (first + index * per_bar) * slot_seconds
         bars.append(
             _Bar(
