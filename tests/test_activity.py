@@ -537,3 +537,16 @@ def test_merged_summaries_find_the_same_scans(items: list[Triple], where: list[i
     again = Summary.from_dict(json.loads(json.dumps(part.to_dict())))
     assert again.activity == whole.activity
     assert findings.scans(again) == findings.scans(whole)
+
+
+def test_densest_window() -> None:
+    activity = Activity()
+    for slot, port in ((1, 22), (2, 22), (2, 23), (5, 22), (20, 1), (21, 2), (22, 3), (23, 4)):
+        activity.add("a", slot, "10.0.0.1", f"tcp/{port}")
+    activity.add("a", 2, "10.0.0.1", "tcp/23")  # a repeat counts once
+    assert activity.densest("a", 1) == 2  # slot 2: two ports
+    assert activity.densest("a", 4) == 4  # slots 20..23 (slots 1..4 hold 3)
+    assert activity.densest("a", 5) == 4  # slots 1..5 hold 4 too; the first of equals is fine
+    assert activity.densest("a", 6) == 4
+    assert activity.densest("a", 100) == 8
+    assert activity.densest("a", 19) == 5  # slots 2..20: 2, 2, 5, 20 -> 4; 5..23: 5

@@ -148,6 +148,19 @@ class Activity:
             len({(key >> _DST_SHIFT) & _DST_MASK for key in keys}),
         )
 
+    def densest(self, source: str, span: int) -> int:
+        """The most triples ``source`` has inside one window of ``span`` slots starting at a
+        slot with activity: an upper bound on the ports or hosts a scan in it can count."""
+        names = self._slots.names
+        slots = sorted([names[key >> _SLOT_SHIFT] for key in self.raw(source)])
+        best = low = 0
+        for high, slot in enumerate(slots):
+            while slot >= slots[low] + span:
+                low += 1
+            if high - low >= best:
+                best = high - low + 1
+        return best
+
     def decode_key(self, key: int) -> tuple[int, int, int]:
         """``(slot, destination number, port number)`` of a key."""
         return (

@@ -182,9 +182,12 @@ def scans(summary: Summary) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     is_port: dict[int, bool] = {}
     for source in activity:
-        # Cheap bound first: a source that never touched enough ports or hosts is no scan.
+        # Cheap bounds first: a source that never touched enough ports or hosts is no scan,
+        # nor one that never touched that many (host, port) pairs within one window.
         ports, hosts = activity.spread(source)
         if ports < config.port_levels[0] and hosts < config.host_levels[0]:
+            continue
+        if activity.densest(source, span) < min(config.port_levels[0], config.host_levels[0]):
             continue
         slots = activity.numbered_slots(source)
         for pairs in slots.values():
