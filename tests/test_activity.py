@@ -286,8 +286,20 @@ def test_json_round_trip(items: list[Triple], slot_seconds: int) -> None:
         assert data[name] == sorted(set(data[name]))
     assert all(start % slot_seconds == 0 for start in data["slots"])
     # the first form (lists per slot) is still read, for summaries stored before
-    old = activity.to_json_lists(slot_seconds)
+    old = json_lists(activity, slot_seconds)
     assert Activity.from_json(json.loads(json.dumps(old)), slot_seconds) == activity
+
+
+def json_lists(activity: Activity, slot_seconds: int) -> dict[str, list[list[Any]]]:
+    """The first JSON form of activity, which nfkit wrote before the compact one and still
+    reads: ``{source: [[slot start, [[destination, port], ...]], ...]}``."""
+    return {
+        source: [
+            [slot * slot_seconds, sorted([d, p] for d, p in touched)]
+            for slot, touched in sorted(activity.by_slot(source).items())
+        ]
+        for source in sorted(activity)
+    }
 
 
 def test_json_shape() -> None:
@@ -296,7 +308,7 @@ def test_json_shape() -> None:
     activity.add("b", 1, "10.0.0.9", "udp/53")
     activity.add("b", 1, "10.0.0.1", "udp/53")
     activity.add("a", 7, "10.0.0.1", "icmp/8")
-    assert activity.to_json_lists(300) == {
+    assert json_lists(activity, 300) == {
         "a": [[2100, [["10.0.0.1", "icmp/8"]]]],
         "b": [
             [300, [["10.0.0.1", "udp/53"], ["10.0.0.9", "udp/53"]]],

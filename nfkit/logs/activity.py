@@ -270,17 +270,6 @@ class Activity:
             "sources": sources,
         }
 
-    def to_json_lists(self, slot_seconds: int) -> dict[str, list[list[Any]]]:
-        """The first JSON form, readable by eye: ``{source: [[slot start, [[destination,
-        port], …]], …]}``, sorted (what :meth:`from_json` also reads)."""
-        return {
-            source: [
-                [slot * slot_seconds, sorted([d, p] for d, p in touched)]
-                for slot, touched in sorted(self.by_slot(source).items())
-            ]
-            for source in sorted(self._arrays)
-        }
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any], slot_seconds: int) -> Activity:
         """Inverse of :meth:`to_json`; also reads the first form, ``{source: [[slot start,
