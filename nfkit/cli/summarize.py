@@ -145,8 +145,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_source_limit,
         default=None,
         metavar="N",
-        help="keep the details of at most N sources, the busiest; the report says where "
-        "counts are approximate (default: [summary] max_sources, or 100000; 0 = no limit)",
+        help="keep the details of about N sources, the busiest (up to 1.5 N between drops); "
+        "the report says where counts are approximate (default: [summary] max_sources, or "
+        "100000; 0 = no limit)",
     )
     fleet_cli.add_arguments(parser)
     parser.set_defaults(func=run)
