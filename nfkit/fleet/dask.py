@@ -74,6 +74,11 @@ T = TypeVar("T")
 _CLUSTER_MODULES = frozenset({"distributed", "dask", "concurrent", "asyncio", "tornado"})
 
 
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
+
+
 def summarize_partition(
     partition: Partition,
     config: SummaryConfig,
@@ -82,16 +87,7 @@ def summarize_partition(
     engine: str = "auto",
 ) -> Summary:
     """Summarise one partition exactly as ``nfkit summarize`` does a file (a worker task)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
-    if engine != "lines":
-        block = BlockSummarizer(config, since, reference)
-        for chunk in _read_partition_bytes(partition):
-            block.feed(chunk)
-        return block.finish()
-    summary = Summary(config)
-    summary.add_lines(_read_partition(partition), since=since)
-    return summary
+    return summarize_partitions([partition], config, since, reference, engine)
 
 
 def summarize_partition_by_host(
@@ -117,8 +113,7 @@ def summarize_partitions(
     summaries are merged: the same result as merging one summary per partition (merging is
     exact), for less work.
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
+    _check_engine(engine)
     if engine == "lines":
         summary = Summary(config)
         for partition in partitions:
@@ -251,8 +246,7 @@ def summarize_on_dask(
     Raises ``ConfigError`` for an unreadable file or an unreachable scheduler, ``DaskError``
     when the cluster fails the run.
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
+    _check_engine(engine)
     config = config or SummaryConfig()
     if fleet is not None:
         return summarize_fleet_on_dask(

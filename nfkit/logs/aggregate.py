@@ -418,17 +418,19 @@ class Summary:
         return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
     def to_dict(
-        self, top: int = 10, complete: bool = True, sources: int | None = None
+        self,
+        top: int = 10,
+        complete: bool = True,
+        ranked: list[tuple[str, SourceStats]] | None = None,
     ) -> dict[str, Any]:
         """The JSON contract (see docs/summaries.md); :meth:`from_dict` reads it back.
 
         ``complete=False`` leaves out what only merging needs (``activity``, per-source
-        ``all_ports``): a lighter view for the text and HTML reports. ``sources`` keeps only
-        that many entries of ``sources`` (in :meth:`sorted_sources` order; ``None``: all).
+        ``all_ports``): a lighter view for the text and HTML reports. ``ranked`` lists only
+        these sources, as :meth:`sorted_sources` gives them (default: all of them).
         """
-        ranked = self.sorted_sources()
-        if sources is not None:
-            ranked = ranked[:sources]
+        if ranked is None:
+            ranked = self.sorted_sources()
         entries = [self.source_entry(address, stats, top, complete) for address, stats in ranked]
         slot_seconds = self.config.slot_seconds
         scans = self.scans()

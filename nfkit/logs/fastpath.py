@@ -333,12 +333,7 @@ class BlockSummarizer:
         """Drop the caches of interpreted values (call after :meth:`finish` to free memory
         before the summary is pickled or merged; the engine stays usable, only slower)."""
         self.flush()
-        self._clear_caches()
-        self._headers = {b"": (None, 0, False)}
-        self._stamp = {b"": None}
-        self._slot = {b"": 0}
-        self._rejected_headers.clear()
-        self._skipped.clear()
+        self._clear_caches(everything=True)
         self._port_ids.clear()
         self._port_list.clear()
         self._port_bits.clear()
@@ -590,7 +585,9 @@ class BlockSummarizer:
     def _pending_size(self) -> int:
         return max(len(self._pending_ttl), len(self._pending_first), len(self._pending_ports))
 
-    def _clear_caches(self) -> None:
+    def _clear_caches(self, everything: bool = False) -> None:
+        """Empty the caches of nets and addresses; those of headers too when they are large
+        (or with ``everything``). Pending counters refer to them: flush first."""
         self._nets.clear()
         self._ttl_nets.clear()
         self._addresses.clear()
@@ -602,7 +599,7 @@ class BlockSummarizer:
         self._triple_list.clear()
         self._who_bits.clear()
         self._net_class.clear()
-        if len(self._headers) > _CACHE_LIMIT:
+        if everything or len(self._headers) > _CACHE_LIMIT:
             self._rejected_headers.clear()
             self._skipped.clear()
             self._headers = {b"": (None, 0, False)}

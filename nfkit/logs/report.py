@@ -8,6 +8,7 @@ of a source checkout or ``nfkit/templates/report`` in the wheel (:func:`template
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from nfkit.errors import ConfigError
 from nfkit.logs import attribution as attr
-from nfkit.logs.aggregate import Summary, iso
+from nfkit.logs.aggregate import SourceStats, Summary, iso
 from nfkit.logs.history import Trend
 
 if TYPE_CHECKING:
@@ -107,12 +108,18 @@ def _wrap(text: str, indent: str = "    ") -> list[str]:
     return textwrap.wrap(text, 96, initial_indent=indent, subsequent_indent=indent)
 
 
+def _peers(ranked: list[tuple[str, SourceStats]]) -> int:
+    """How many sources at the head of :meth:`Summary.sorted_sources` order are peers (they
+    come first)."""
+    return sum(1 for _ in itertools.takewhile(lambda item: item[1].origin == attr.PEER, ranked))
+
+
 def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -> str:
     """Plain text that fits a cron mail: findings first, then the tables, capped in length."""
     # Only the sources shown are turned into dicts: a summary may hold 100,000 of them.
     ranked = summary.sorted_sources()
-    peer_count = sum(1 for _, stats in ranked if stats.origin == attr.PEER)
-    data = summary.to_dict(complete=False, sources=peer_count)
+    peer_count = _peers(ranked)
+    data = summary.to_dict(complete=False, ranked=ranked[:peer_count])
     rest = sorted(ranked[peer_count:], key=lambda item: -item[1].packets)
     others = [summary.source_entry(a, stats, complete=False) for a, stats in rest[:15]]
     out: list[str] = []
@@ -295,8 +302,9 @@ def render_html(
     ``template`` may extend ``report/summary.html.j2`` (block ``fleet``) with ``extra`` values.
     """
     # Peers come first in that order; the page lists at most 200 sources besides them.
-    peers = sum(1 for stats in summary.sources.values() if stats.origin == attr.PEER)
-    data = summary.to_dict(complete=False, sources=max(200, peers))
+    ranked = summary.sorted_sources()
+    peers = _peers(ranked)
+    data = summary.to_dict(complete=False, ranked=ranked[: max(200, peers)])
     data["source_count"] = len(summary.sources)
     from jinja2 import TemplateNotFound
 
