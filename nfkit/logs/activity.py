@@ -88,6 +88,10 @@ class Activity:
         """The part of a key that stands for ``portkey``."""
         return self._ports.number(portkey)
 
+    def slot_of(self, bits: int) -> int:
+        """The slot whose :meth:`slot_bits` are ``bits`` (the inverse)."""
+        return self._slots.names[bits >> _SLOT_SHIFT]  # type: ignore[no-any-return]
+
     def key(self, slot: int, dst: str, portkey: str) -> int:
         """The integer standing for one triple: the three parts OR-ed together."""
         return self.slot_bits(slot) | self.dst_bits(dst) | self.port_bits(portkey)

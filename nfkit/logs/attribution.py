@@ -81,6 +81,15 @@ class Attributor:
 
     def origin(self, record: LogRecord) -> str:
         """Return the origin of ``record``: one of :data:`ORIGINS`."""
+        origin = self.link_origin(record)
+        if origin is not None:
+            return origin
+        return PEER if self.segment.contains(record.src) else UPSTREAM
+
+    def link_origin(self, record: LogRecord) -> str | None:
+        """The origin as the link layer alone gives it (interfaces, source MAC); None when
+        the source address decides (a MAC'd packet, no gateway MAC known, own networks known:
+        :meth:`origin` then says ``peer`` inside the own networks, ``upstream`` outside)."""
         if not record.in_iface:
             return LOCAL
         if record.out_iface:
@@ -96,7 +105,7 @@ class Attributor:
             return PEER
         if not self.segment.networks:
             return UNKNOWN
-        return PEER if self.segment.contains(record.src) else UPSTREAM
+        return None
 
     def contradiction(self, record: LogRecord, origin: str) -> str | None:
         """Return the contradiction code for ``record`` attributed to ``origin``, or None."""

@@ -31,6 +31,8 @@ from __future__ import annotations
 import gc
 import ipaddress
 import re
+import socket
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,8 +42,10 @@ from operator import le, not_, or_
 from typing import Any
 
 from nfkit.logs import attribution as attr
+from nfkit.logs import native
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
+from nfkit.logs.nativepath import NativeLane
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
@@ -162,8 +166,12 @@ class BlockSummarizer:
         self.since = since
         self.reference = reference
         self._cutoff = since.timestamp() if since is not None else None
-        self._attributor = attr.Attributor(self.config.segment)
+        self.attributor = attr.Attributor(self.config.segment)
+        #: Held by native lanes (:meth:`lane`) while they work on the summary.
+        self.lock = threading.RLock()
         self._headers: dict[bytes, Any] = {b"": (None, 0, False)}
+        #: Per classic syslog header without its seconds: the time of second 00 of the minute.
+        self._minutes: dict[bytes, float] = {}
         self._heads: dict[bytes, Any] = {}
         self._nets: dict[bytes, Any] = {}
         self._addresses: dict[bytes, tuple[IPAddress, str] | None] = {}
@@ -206,6 +214,83 @@ class BlockSummarizer:
         self._rest = b""
         #: A record whose attribution fields are set from a net to ask the Attributor.
         self._scratch = LogRecord()
+        #: The native scanner this engine's own :meth:`feed` uses, when it is built.
+        self._lane = self.lane()
+
+    def lane(self) -> NativeLane | None:
+        """A new native lane into this engine's summary (one per thread that feeds a byte
+        stream of its own), or None when the native scanner is not available."""
+        return NativeLane(self) if native.available() else None
+
+    # -- interpreters, shared with native lanes -------------------------------------------------
+    def header_info(self, header: bytes) -> tuple[float | None, int, bool] | None:
+        """(time, slot, before ``since``) for a wrapper header; None if the full parser must
+        read its lines."""
+        info = self._headers.get(header)
+        if info is None:
+            if len(self._headers) > _CACHE_LIMIT:
+                self._headers = {b"": (None, 0, False)}
+                self._stamp = {b"": None}
+                self._slot = {b"": 0}
+                self._minutes.clear()
+            info = self._headers[header] = self._same_minute(header) or self._header(header)
+        return None if info is _REJECT else info
+
+    def _same_minute(self, header: bytes) -> tuple[float, int, bool] | None:
+        """(time, slot, skipped) of a classic syslog header from a header of the same minute
+        that the full parser has read (the seconds add up; they are 00-59 in both), or None."""
+        if len(header) < 17 or header[15:16] != b" " or not header[13:15].isdigit():
+            return None
+        second = int(header[13:15])
+        key = header[:13] + header[15:]
+        base = self._minutes.get(key)
+        if base is None or second > 59:
+            info = self._header(header)
+            if info is not _REJECT and second <= 59 and header[:1].isupper():
+                self._minutes[key] = info[0] - second
+            return info  # type: ignore[no-any-return]
+        time = base + second
+        slot = int(time // self.config.slot_seconds)
+        skipped = self._cutoff is not None and time < self._cutoff
+        self._stamp[header] = time
+        self._slot[header] = slot
+        return (time, slot, skipped)
+
+    def head_info(self, head: bytes) -> tuple[LogRecord, str, str, bool] | None:
+        """(record, prefix, verdict, INVALID) for a ``PREFIX IN= OUT= MAC=`` head; None if the
+        full parser must read its lines."""
+        info = self._heads.get(head)
+        if info is None:
+            if len(self._heads) > _CACHE_LIMIT:
+                self._heads.clear()
+            info = self._heads[head] = self._head(head)
+        return None if info is _REJECT else info
+
+    @staticmethod
+    def address(text: bytes) -> tuple[IPAddress, str] | None:
+        """An address and its text as the summary writes it; None if it is not one (the
+        answer of :func:`ipaddress.ip_address`, with the C parser's help for IPv4)."""
+        try:
+            value = text.decode("ascii")
+        except ValueError:
+            return None
+        try:  # strict dotted quad only: what ip_address accepts, written as it writes it
+            return (ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, value)), value)
+        except (OSError, ValueError):  # ValueError: a NUL in the text
+            pass
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return None
+        return (address, str(address))
+
+    def port_info(self, key: tuple[bytes, bytes, bytes, bytes]) -> _Port:
+        """What ``(TCP DPT, ICMP part, other protocol, its DPT)`` means."""
+        return self._port(key)
+
+    def fallback(self, lines: Iterable[bytes]) -> None:
+        """Lines for the full parser: exactly :meth:`Summary.add_lines`, at ``reference``."""
+        self._fallback(lines)
 
     # -- interpreting distinct values with the full parser -------------------------------------
     def _parse(self, line: str) -> LogRecord | None:
@@ -255,7 +340,7 @@ class BlockSummarizer:
         scratch.mac_src = head_record.mac_src
         scratch.src = src[0]
         return _Net(
-            prefix, verdict, invalid, self._attributor.origin(scratch), src[1], dst[1],
+            prefix, verdict, invalid, self.attributor.origin(scratch), src[1], dst[1],
             head_record.mac_src, src[0].version, head_record, src[0],
         )  # fmt: skip
 
@@ -295,7 +380,7 @@ class BlockSummarizer:
         scratch.mac_src = net.head.mac_src
         scratch.src = net.address
         scratch.ttl = int(ttl4 or ttl6)
-        return self._attributor.attribute(scratch)[1]
+        return self.attributor.attribute(scratch)[1]
 
     def _port(self, key: tuple[bytes, ...]) -> _Port:
         """Interpret ``(TCP DPT, ICMP part, other protocol, its DPT)``."""
@@ -333,6 +418,8 @@ class BlockSummarizer:
         """Drop the caches of interpreted values (call after :meth:`finish` to free memory
         before the summary is pickled or merged; the engine stays usable, only slower)."""
         self.flush()
+        if self._lane is not None:
+            self._lane.forget()
         self._clear_caches(everything=True)
         self._port_ids.clear()
         self._port_list.clear()
@@ -376,6 +463,9 @@ class BlockSummarizer:
                 gc.enable()
 
     def _feed_lines(self, block: bytes) -> None:
+        if self._lane is not None:
+            self._lane.feed_lines(block)
+            return
         data = b"\n" + block
         rows = _QUICK.findall(data)
         rows.pop()  # the empty match at the last newline
@@ -608,6 +698,9 @@ class BlockSummarizer:
 
     def flush(self) -> None:
         """Move the pending counters into :attr:`summary` (done when they grow, and at the end)."""
+        if self._lane is not None:
+            with self.lock:
+                self._lane.flush()
         summary = self.summary
         sources = summary.sources
         nets_info, ttl_info = self._nets, self._ttl_nets

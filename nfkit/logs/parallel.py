@@ -10,10 +10,12 @@ below ``max_sources``). ``.gz`` files and standard input are read in one stream 
 
 from __future__ import annotations
 
+import gc
 import gzip
 import multiprocessing
 import os
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nfkit.errors import LogReadError
+from nfkit.logs import native
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.fastpath import BLOCK_SIZE, BlockSummarizer
 
@@ -173,9 +176,62 @@ def summarize_paths(
         engine.finish()
         used = True
     result = engine.summary if used else None
+    if tasks and native.available():
+        return _run_threads(engine, tasks, jobs, done)
     if tasks:
         result = _run_parallel(result, config, tasks, jobs, since, reference, done)
     return result if result is not None else engine.summary
+
+
+def _run_threads(
+    engine: BlockSummarizer,
+    tasks: list[tuple[str, int, int]],
+    jobs: int,
+    done: Callable[[int], None],
+) -> Summary:
+    """Run ``tasks`` on ``jobs`` threads, each with a native lane into ``engine``'s summary.
+
+    The scanner gives up the GIL while it cuts and counts, so the threads use several cores;
+    one summary in one process keeps the memory that of a single summary.
+    """
+    queue = list(reversed(tasks))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    if not queue or errors:
+                        return
+                    path, start, end = queue.pop()
+                lane = engine.lane()
+                assert lane is not None
+                for chunk in read_range(path, start, end):
+                    lane.feed(chunk)
+                    with lock:
+                        done(len(chunk))
+                lane.finish()
+                lane.forget()
+        except BaseException as exc:  # handed to the caller's thread
+            with lock:
+                errors.append(exc)
+
+    enabled = gc.isenabled()
+    gc.disable()  # the threads make no cycles; a collection would walk the whole summary
+    try:
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    finally:
+        if enabled:
+            gc.enable()
+    if errors:
+        raise errors[0]
+    return engine.summary
 
 
 def _run_parallel(

@@ -1,0 +1,837 @@
+/*
+ * nfkit native scanner: the per-line work of the summary engine, in C.
+ *
+ * Loaded with ctypes by nfkit/logs/native.py (no Python headers: plain C, so ctypes releases
+ * the GIL during every call and two threads scan two byte ranges at once). The Python side
+ * (nfkit/logs/nativepath.py) keeps every decision about what a value means; this file only
+ *
+ *   1. cuts a block of whole lines into the parts a summary needs, accepting only lines of the
+ *      strict common shape (a subset of fastpath._pattern(strict=True)); every other line is
+ *      handed back whole, for the full parser;
+ *   2. numbers the distinct parts (wrapper header, PREFIX IN= OUT= MAC= head, source and
+ *      destination address text, port key), so Python reads each distinct value once and
+ *      writes back what it means (nfs_set);
+ *   3. counts the accepted rows into integer-keyed tables, which Python moves into the summary
+ *      when they grow (nfs_take, nfs_take_activity, nfs_take_times).
+ *
+ * Every function returns a negative number when memory runs out; the scanner stays usable.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+
+enum { T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT, N_STRTABS };
+enum { M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, N_MAPS, M_ACTIVITY = N_MAPS };
+/* status values written by Python */
+enum { ST_NEW = 0, ST_OK = 1, ST_REJECT = 2, ST_SKIP = 3 };
+/* origin codes (the order of nativepath.ORIGIN_CODES); head x == O_DEPENDS: by the source */
+enum { O_UPSTREAM = 0, O_PEER = 1, O_LOCAL = 2, O_FORWARDED = 3, O_UNKNOWN = 4, O_DEPENDS = 5 };
+
+/* ---- growable arrays ------------------------------------------------------------------ */
+static int grow(void **data, size_t *cap, size_t need, size_t item) {
+    if (need <= *cap) return 0;
+    size_t cap2 = *cap ? *cap : 64;
+    while (cap2 < need) cap2 *= 2;
+    void *p = realloc(*data, cap2 * item);
+    if (!p) return -1;
+    *data = p;
+    *cap = cap2;
+    return 0;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+static uint64_t hash_pair(uint64_t a, uint64_t b) {
+    uint64_t h = a * 0x9E3779B97F4A7C15ull;
+    h ^= (b + 0x632BE59BD9B4E019ull) * 0xff51afd7ed558ccdull;
+    h ^= h >> 31;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* ---- a table of distinct byte strings, numbered from 0, with what Python said of each ----- */
+typedef struct {
+    char *arena;
+    size_t alen, acap;
+    uint64_t *offs, *hashes;
+    uint32_t *lens;
+    size_t n, cap;
+    uint32_t *slots; /* id + 1; 0 is empty */
+    size_t mask;
+    /* written by Python (nfs_set) */
+    int8_t *status, *x, *y;
+    uint64_t *bits;
+    double *d;
+} strtab_t;
+
+static void strtab_free(strtab_t *t) {
+    free(t->arena);
+    free(t->offs);
+    free(t->hashes);
+    free(t->lens);
+    free(t->slots);
+    free(t->status);
+    free(t->x);
+    free(t->y);
+    free(t->bits);
+    free(t->d);
+    memset(t, 0, sizeof *t);
+}
+
+static int strtab_rehash(strtab_t *t, size_t size) {
+    uint32_t *slots = calloc(size, sizeof *slots);
+    if (!slots) return -1;
+    size_t mask = size - 1;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t j = t->hashes[i] & mask;
+        while (slots[j]) j = (j + 1) & mask;
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = mask;
+    return 0;
+}
+
+/* The number of the string p[0:n], added if new; NONE when memory runs out. */
+static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
+    if (!t->slots && strtab_rehash(t, 1024)) return NONE;
+    uint64_t h = hash_bytes(p, n);
+    size_t j = h & t->mask;
+    for (uint32_t s; (s = t->slots[j]); j = (j + 1) & t->mask) {
+        size_t i = s - 1;
+        if (t->hashes[i] == h && t->lens[i] == n && !memcmp(t->arena + t->offs[i], p, n))
+            return (uint32_t)i;
+    }
+    if (t->n + 1 >= NONE) return NONE;
+    size_t cap = t->cap;
+    if (t->n + 1 > cap) {
+        size_t c;
+        c = cap; if (grow((void **)&t->offs, &c, t->n + 1, sizeof *t->offs)) return NONE;
+        c = cap; if (grow((void **)&t->hashes, &c, t->n + 1, sizeof *t->hashes)) return NONE;
+        c = cap; if (grow((void **)&t->lens, &c, t->n + 1, sizeof *t->lens)) return NONE;
+        c = cap; if (grow((void **)&t->status, &c, t->n + 1, sizeof *t->status)) return NONE;
+        c = cap; if (grow((void **)&t->x, &c, t->n + 1, sizeof *t->x)) return NONE;
+        c = cap; if (grow((void **)&t->y, &c, t->n + 1, sizeof *t->y)) return NONE;
+        c = cap; if (grow((void **)&t->bits, &c, t->n + 1, sizeof *t->bits)) return NONE;
+        c = cap; if (grow((void **)&t->d, &c, t->n + 1, sizeof *t->d)) return NONE;
+        t->cap = c;
+    }
+    if (grow((void **)&t->arena, &t->acap, t->alen + n + 1, 1)) return NONE;
+    if (2 * (t->n + 1) > t->mask + 1) {
+        if (strtab_rehash(t, 2 * (t->mask + 1))) return NONE;
+        j = h & t->mask;
+        while (t->slots[j]) j = (j + 1) & t->mask;
+    }
+    size_t i = t->n++;
+    memcpy(t->arena + t->alen, p, n);
+    t->offs[i] = t->alen;
+    t->alen += n;
+    t->lens[i] = (uint32_t)n;
+    t->hashes[i] = h;
+    t->status[i] = ST_NEW;
+    t->x[i] = t->y[i] = 0;
+    t->bits[i] = 0;
+    t->d[i] = NAN;
+    t->slots[j] = (uint32_t)i + 1;
+    return (uint32_t)i;
+}
+
+static void strtab_clear(strtab_t *t) {
+    t->alen = 0;
+    t->n = 0;
+    if (t->slots) memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
+}
+
+/* ---- integer-keyed counters: (a, b) -> n ---------------------------------------------- */
+typedef struct {
+    uint64_t a, b, n;
+} ent_t;
+
+typedef struct {
+    ent_t *e;
+    size_t mask, len;
+} map_t;
+
+static int map_resize(map_t *m, size_t size) {
+    ent_t *e = calloc(size, sizeof *e);
+    if (!e) return -1;
+    size_t mask = size - 1;
+    if (m->e) {
+        for (size_t i = 0; i <= m->mask; i++) {
+            if (!m->e[i].n) continue;
+            size_t j = hash_pair(m->e[i].a, m->e[i].b) & mask;
+            while (e[j].n) j = (j + 1) & mask;
+            e[j] = m->e[i];
+        }
+        free(m->e);
+    }
+    m->e = e;
+    m->mask = mask;
+    return 0;
+}
+
+static int map_add(map_t *m, uint64_t a, uint64_t b, uint64_t n) {
+    if (!m->e && map_resize(m, 1024)) return -1;
+    if (2 * (m->len + 1) > m->mask + 1 && map_resize(m, 2 * (m->mask + 1))) return -1;
+    size_t j = hash_pair(a, b) & m->mask;
+    for (; m->e[j].n; j = (j + 1) & m->mask) {
+        if (m->e[j].a == a && m->e[j].b == b) {
+            m->e[j].n += n;
+            return 0;
+        }
+    }
+    m->e[j].a = a;
+    m->e[j].b = b;
+    m->e[j].n = n;
+    m->len++;
+    return 0;
+}
+
+static void map_clear(map_t *m) {
+    if (m->e && m->len) memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
+    m->len = 0;
+}
+
+/* ---- rows of one block ---------------------------------------------------------------- */
+typedef struct {
+    uint32_t id[N_STRTABS]; /* header, head, src, dst, port; id[0] == NONE: not accepted */
+    uint32_t ttl;           /* value | 1 << 31 for an IPv6 hop limit */
+    uint32_t spt, dpt;      /* TCP ports; dpt NONE when not TCP */
+    uint32_t off, len;      /* the line in the block */
+    uint32_t flags;         /* 1 ACK, 2 SYN */
+    uint32_t kind;          /* 1: an ICMP "fragmentation needed" / "packet too big" */
+} row_t;
+
+typedef struct {
+    uint32_t head, src, dst, spt, dpt, flags, off, len;
+    double time;
+} invalid_t;
+
+typedef struct {
+    strtab_t tabs[N_STRTABS];
+    map_t maps[N_MAPS];
+    row_t *rows;
+    size_t nrows, rowcap;
+    uint32_t *fallback; /* (off, len) pairs */
+    size_t nfallback, fallcap;
+    invalid_t *invalid, *pmtud;
+    size_t ninvalid, invcap, npmtud, pmtudcap;
+    /* activity: (source, key) pairs, de-duplicated when taken */
+    uint64_t *act;
+    size_t nact, actcap;
+    /* per source id: first and last time since the last nfs_take_times */
+    double *lo, *hi;
+    size_t timecap, timelen;
+    uint32_t *touched;
+    size_t ntouched, touchcap;
+} scanner_t;
+
+void *nfs_new(void) { return calloc(1, sizeof(scanner_t)); }
+
+void nfs_free(void *p) {
+    scanner_t *s = p;
+    if (!s) return;
+    for (int i = 0; i < N_STRTABS; i++) strtab_free(&s->tabs[i]);
+    for (int i = 0; i < N_MAPS; i++) free(s->maps[i].e);
+    free(s->rows);
+    free(s->fallback);
+    free(s->invalid);
+    free(s->pmtud);
+    free(s->lo);
+    free(s->hi);
+    free(s->touched);
+    free(s->act);
+    free(s);
+}
+
+/* ---- the line shape ------------------------------------------------------------------- */
+#define ISDIG(c) ((unsigned)((c) - '0') < 10u)
+#define ISUPHEX(c) (ISDIG(c) || ((c) >= 'A' && (c) <= 'F'))
+#define ISLOHEX(c) (ISDIG(c) || ((c) >= 'a' && (c) <= 'f'))
+#define ISLOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define ISALNUM(c) (ISDIG(c) || ISLOWER(c) || ((c) >= 'A' && (c) <= 'Z'))
+
+static int lit(const char **p, const char *e, const char *s, size_t n) {
+    if ((size_t)(e - *p) < n || memcmp(*p, s, n)) return 0;
+    *p += n;
+    return 1;
+}
+#define LIT(p, e, s) lit(&(p), (e), (s), sizeof(s) - 1)
+
+/* One or more digits; their value in *v when v is given (at most 9 digits then). */
+static int digits(const char **p, const char *e, uint32_t *v) {
+    const char *q = *p;
+    uint32_t x = 0;
+    while (q < e && ISDIG(*q)) {
+        x = x * 10 + (uint32_t)(*q - '0');
+        q++;
+    }
+    if (q == *p) return 0;
+    if (v) {
+        if (q - *p > 9) return 0;
+        *v = x;
+    }
+    *p = q;
+    return 1;
+}
+
+static const char *word_end(const char *p, const char *e) {
+    const char *q = memchr(p, ' ', (size_t)(e - p));
+    return q ? q : e;
+}
+
+/* "[ *[0-9]+\.[0-9]+\] " */
+static int stamp(const char **p, const char *e) {
+    const char *q = *p;
+    if (!LIT(q, e, "[")) return 0;
+    while (q < e && *q == ' ') q++;
+    if (!digits(&q, e, NULL) || !LIT(q, e, ".") || !digits(&q, e, NULL) || !LIT(q, e, "] "))
+        return 0;
+    *p = q;
+    return 1;
+}
+
+typedef struct {
+    const char *s[N_STRTABS];
+    size_t n[N_STRTABS];
+    char key[72];
+} parts_t;
+
+/* From "LEN=" on: the IP header fields and the protocol part, up to the user/mark tail.
+ * ``depth`` 1 is a packet quoted by an ICMP error (checked, not counted). */
+static int packet(const char **pp, const char *e, row_t *r, parts_t *parts, int depth) {
+    const char *p = *pp;
+    uint32_t ttl;
+    if (!LIT(p, e, "LEN=") || !digits(&p, e, NULL) || !LIT(p, e, " ")) return 0;
+    if (LIT(p, e, "TOS=0x")) {
+        if (e - p < 2 || !ISUPHEX(p[0]) || !ISUPHEX(p[1])) return 0;
+        p += 2;
+        if (!LIT(p, e, " PREC=0x") || e - p < 2 || !ISUPHEX(p[0]) || !ISUPHEX(p[1])) return 0;
+        p += 2;
+        if (!LIT(p, e, " TTL=") || !digits(&p, e, &ttl) || !LIT(p, e, " ID=") ||
+            !digits(&p, e, NULL) || !LIT(p, e, " "))
+            return 0;
+        LIT(p, e, "CE ");
+        LIT(p, e, "DF ");
+        LIT(p, e, "MF ");
+        if (LIT(p, e, "FRAG:") && !(digits(&p, e, NULL) && LIT(p, e, " "))) return 0;
+        r->ttl = ttl;
+    } else if (LIT(p, e, "TC=")) {
+        if (!digits(&p, e, NULL) || !LIT(p, e, " HOPLIMIT=") || !digits(&p, e, &ttl) ||
+            !LIT(p, e, " FLOWLBL=") || !digits(&p, e, NULL) || !LIT(p, e, " "))
+            return 0;
+        r->ttl = ttl | (1u << 31);
+    } else {
+        return 0;
+    }
+    if (!LIT(p, e, "PROTO=")) return 0;
+    const char *proto = p;
+    while (p < e && ISALNUM(*p)) p++;
+    size_t plen = (size_t)(p - proto);
+    if (!plen || plen > 32 || p >= e || *p != ' ') return 0;
+    p++;
+    char *key = parts->key;
+    r->dpt = NONE;
+    r->spt = 0;
+    r->flags = 0;
+    r->kind = 0;
+    if (plen == 3 && !memcmp(proto, "TCP", 3)) {
+        const char *dpt;
+        uint32_t v;
+        if (!LIT(p, e, "SPT=") || !digits(&p, e, &r->spt) || !LIT(p, e, " DPT=")) return 0;
+        dpt = p;
+        if (!digits(&p, e, &v)) return 0;
+        r->dpt = v;
+        key[0] = 't';
+        memcpy(key + 1, dpt, (size_t)(p - dpt));
+        parts->n[T_PORT] = 1 + (size_t)(p - dpt);
+        if (!LIT(p, e, " ")) return 0;
+        if (LIT(p, e, "SEQ=") &&
+            !(digits(&p, e, NULL) && LIT(p, e, " ACK=") && digits(&p, e, NULL) && LIT(p, e, " ")))
+            return 0;
+        if (!LIT(p, e, "WINDOW=") || !digits(&p, e, NULL) || !LIT(p, e, " RES=0x") || e - p < 3 ||
+            !ISLOHEX(p[0]) || !ISLOHEX(p[1]) || p[2] != ' ')
+            return 0;
+        p += 3;
+        for (;;) {
+            if (e - p >= 4 && p[3] == ' ') {
+                if (!memcmp(p, "ACK", 3)) r->flags |= 1;
+                else if (!memcmp(p, "SYN", 3)) r->flags |= 2;
+                else if (memcmp(p, "CWR", 3) && memcmp(p, "ECE", 3) && memcmp(p, "URG", 3) &&
+                         memcmp(p, "PSH", 3) && memcmp(p, "RST", 3) && memcmp(p, "FIN", 3))
+                    break;
+                p += 4;
+            } else if (LIT(p, e, "AE ")) {
+                continue;
+            } else {
+                break;
+            }
+        }
+        if (!LIT(p, e, "URGP=") || !digits(&p, e, NULL) || !LIT(p, e, " ")) return 0;
+        if (LIT(p, e, "OPT (")) {
+            while (p < e && ISUPHEX(*p)) p++;
+            if (!LIT(p, e, ") ")) return 0;
+        }
+    } else if (((plen == 4 && !memcmp(proto, "ICMP", 4)) ||
+                (plen == 6 && !memcmp(proto, "ICMPv6", 6))) &&
+               e - p >= 5 && !memcmp(p, "TYPE=", 5)) {
+        uint32_t type, code;
+        p += 5;
+        const char *digits_start = p;
+        if (!digits(&p, e, &type) || !LIT(p, e, " CODE=") || !digits(&p, e, &code)) return 0;
+        (void)digits_start;
+        size_t n = (size_t)(p - proto);
+        if (n + 1 > sizeof parts->key) return 0;
+        key[0] = 'i';
+        memcpy(key + 1, proto, n);
+        parts->n[T_PORT] = n + 1;
+        if (!LIT(p, e, " ")) return 0;
+        int error = plen == 4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)
+                              : (type >= 1 && type <= 4);
+        if (error) {
+            /* an error quoting the packet it is about: "[SRC=... ] ", the MTU for PMTUD */
+            row_t quoted;
+            parts_t scratch;
+            int pmtud = plen == 4 ? (type == 3 && code == 4) : type == 2;
+            if (depth || type == 5 || !LIT(p, e, "[SRC=")) return 0;
+            p = word_end(p, e);
+            if (!LIT(p, e, " DST=")) return 0;
+            p = word_end(p, e);
+            if (!LIT(p, e, " ") || !packet(&p, e, &quoted, &scratch, 1) || !LIT(p, e, "] "))
+                return 0;
+            if (pmtud && LIT(p, e, "MTU=") && !(digits(&p, e, NULL) && LIT(p, e, " "))) return 0;
+            r->kind = pmtud ? 1 : 0;
+        } else if (LIT(p, e, "ID=") &&
+                   !(digits(&p, e, NULL) && LIT(p, e, " SEQ=") && digits(&p, e, NULL) &&
+                     LIT(p, e, " "))) {
+            return 0;
+        }
+    } else {
+        key[0] = 'o';
+        memcpy(key + 1, proto, plen);
+        parts->n[T_PORT] = 1 + plen;
+        if (LIT(p, e, "SPT=")) {
+            const char *dpt;
+            if (!digits(&p, e, NULL) || !LIT(p, e, " DPT=")) return 0;
+            dpt = p;
+            if (!digits(&p, e, NULL) || (size_t)(p - dpt) > 20) return 0;
+            key[1 + plen] = ' ';
+            memcpy(key + 2 + plen, dpt, (size_t)(p - dpt));
+            parts->n[T_PORT] = 2 + plen + (size_t)(p - dpt);
+            if (!LIT(p, e, " LEN=") || !digits(&p, e, NULL) || !LIT(p, e, " ")) return 0;
+        }
+    }
+    if (parts->n[T_PORT] > sizeof parts->key) return 0;
+    *pp = p;
+    return 1;
+}
+
+/* Cut one line [p, e) (e at its newline); 0 if it is not of the accepted shape. */
+static int cut(const char *p, const char *e, row_t *r, parts_t *parts) {
+    const char *h = p;
+    if (p >= e) return 0;
+    if (*p >= 'A' && *p <= 'Z') { /* "Nov 25 04:17:23 host kernel: " */
+        if (e - p < 17 || !ISLOWER(p[1]) || !ISLOWER(p[2]) || p[3] != ' ' ||
+            !(p[4] == ' ' || ISDIG(p[4])) || !ISDIG(p[5]) || p[6] != ' ' || !ISDIG(p[7]) ||
+            !ISDIG(p[8]) || p[9] != ':' || !ISDIG(p[10]) || !ISDIG(p[11]) || p[12] != ':' ||
+            !ISDIG(p[13]) || !ISDIG(p[14]) || p[15] != ' ')
+            return 0;
+        p += 16;
+    } else if (ISDIG(*p)) { /* "2026-11-24T10:00:05.1+01:00 host kernel: " */
+        static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+        if (e - p < 20) return 0;
+        for (int i = 0; i < 19; i++) {
+            if (shape[i] == 'd' ? !ISDIG(p[i]) : p[i] != shape[i]) return 0;
+        }
+        p += 19;
+        if (LIT(p, e, ".") && !digits(&p, e, NULL)) return 0;
+        if (p < e && *p == 'Z') {
+            p++;
+        } else if (p < e && (*p == '+' || *p == '-')) {
+            p++;
+            if (e - p < 4 || !ISDIG(p[0]) || !ISDIG(p[1])) return 0;
+            p += 2;
+            if (*p == ':') p++;
+            if (e - p < 2 || !ISDIG(p[0]) || !ISDIG(p[1])) return 0;
+            p += 2;
+        }
+        if (!LIT(p, e, " ")) return 0;
+    } else if (*p == '[') { /* dmesg "[  686.000667] ", no wrapper: the header is empty */
+        const char *q = p;
+        if (!stamp(&q, e)) return 0;
+        /* not "host kernel:" or "host name.tag kernel:" after the stamp (another wrapper) */
+        const char *w = word_end(q, e);
+        for (int i = 0; i < 2 && w < e; i++) {
+            if (e - (w + 1) >= 7 && !memcmp(w + 1, "kernel:", 7)) return 0;
+            w = word_end(w + 1, e);
+        }
+        parts->s[T_HEADER] = p;
+        parts->n[T_HEADER] = 0;
+        goto prefix;
+    } else {
+        return 0;
+    }
+    /* the host, then " kernel: " */
+    if (p >= e || *p == ' ' || *p == '[') return 0;
+    p = word_end(p, e);
+    parts->s[T_HEADER] = h;
+    parts->n[T_HEADER] = (size_t)(p - h);
+    if (!LIT(p, e, " kernel: ")) return 0;
+prefix:
+    if (p < e && *p == '[' && !stamp(&p, e)) return 0;
+    if (p < e && *p == '[') return 0; /* a second stamp or a caller id: full parser */
+    /* PREFIX IN= OUT= MAC= */
+    const char *head = p;
+    const char *eq = memchr(p, '=', (size_t)(e - p));
+    if (!eq || eq - p < 2 || eq[-2] != 'I' || eq[-1] != 'N') return 0;
+    p = word_end(eq + 1, e);
+    if (!LIT(p, e, " OUT=")) return 0;
+    p = word_end(p, e);
+    if (!LIT(p, e, " ")) return 0;
+    if (LIT(p, e, "MAC=")) {
+        p = word_end(p, e);
+        if (!LIT(p, e, " ")) return 0;
+    }
+    parts->s[T_HEAD] = head;
+    parts->n[T_HEAD] = (size_t)(p - 1 - head);
+    if (!LIT(p, e, "SRC=")) return 0;
+    parts->s[T_SRC] = p;
+    p = word_end(p, e);
+    parts->n[T_SRC] = (size_t)(p - parts->s[T_SRC]);
+    if (!parts->n[T_SRC] || !LIT(p, e, " DST=")) return 0;
+    parts->s[T_DST] = p;
+    p = word_end(p, e);
+    parts->n[T_DST] = (size_t)(p - parts->s[T_DST]);
+    if (!parts->n[T_DST] || !LIT(p, e, " ")) return 0;
+    if (!packet(&p, e, r, parts, 0)) return 0;
+    if (LIT(p, e, "UID=") &&
+        !(digits(&p, e, NULL) && LIT(p, e, " GID=") && digits(&p, e, NULL) && LIT(p, e, " ")))
+        return 0;
+    if (LIT(p, e, "MARK=0x")) {
+        const char *q = p;
+        while (p < e && ISLOHEX(*p)) p++;
+        if (p == q || !LIT(p, e, " ")) return 0;
+    }
+    parts->s[T_PORT] = parts->key;
+    return p == e;
+}
+
+/* Pass 1: cut and number every line of ``block`` (whole lines, the last ending in a newline).
+ * Returns the number of lines, or -1 when memory runs out. */
+int64_t nfs_scan(void *sp, const char *block, int64_t size) {
+    scanner_t *s = sp;
+    const char *p = block, *end = block + size;
+    s->nrows = 0;
+    if (size < 0 || (uint64_t)size >= NONE) return -1;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e) e = end;
+        if (grow((void **)&s->rows, &s->rowcap, s->nrows + 1, sizeof *s->rows)) return -1;
+        row_t *r = &s->rows[s->nrows++];
+        parts_t parts;
+        r->off = (uint32_t)(p - block);
+        r->len = (uint32_t)(e - p);
+        r->id[0] = NONE;
+        if (cut(p, e, r, &parts)) {
+            for (int t = 0; t < N_STRTABS; t++) {
+                r->id[t] = strtab_id(&s->tabs[t], parts.s[t], parts.n[t]);
+                if (r->id[t] == NONE) {
+                    r->id[0] = NONE;
+                    return -1;
+                }
+            }
+        }
+        p = e + 1;
+    }
+    return (int64_t)s->nrows;
+}
+
+/* How many distinct values table ``t`` holds. */
+int64_t nfs_count_values(void *sp, int t) {
+    scanner_t *s = sp;
+    return t >= 0 && t < N_STRTABS ? (int64_t)s->tabs[t].n : -1;
+}
+
+/* The values numbered ``from`` on, each followed by a newline, into ``out`` (``cap`` bytes);
+ * returns the bytes written, or minus the bytes needed when ``cap`` is too small. */
+int64_t nfs_values(void *sp, int t, int64_t from, char *out, int64_t cap) {
+    scanner_t *s = sp;
+    strtab_t *tab = &s->tabs[t];
+    int64_t need = 0;
+    for (size_t i = (size_t)from; i < tab->n; i++) need += tab->lens[i] + 1;
+    if (need > cap) return -need;
+    char *o = out;
+    for (size_t i = (size_t)from; i < tab->n; i++) {
+        memcpy(o, tab->arena + tab->offs[i], tab->lens[i]);
+        o += tab->lens[i];
+        *o++ = '\n';
+    }
+    return need;
+}
+
+/* What Python says of the values ``from`` .. ``from + n - 1`` of table ``t`` (NULL: unchanged). */
+int nfs_set(void *sp, int t, int64_t from, int64_t n, const int8_t *status, const int8_t *x,
+            const int8_t *y, const uint64_t *bits, const double *d) {
+    scanner_t *s = sp;
+    strtab_t *tab = &s->tabs[t];
+    if (from < 0 || n < 0 || (size_t)(from + n) > tab->n) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        size_t j = (size_t)(from + i);
+        if (status) tab->status[j] = status[i];
+        if (x) tab->x[j] = x[i];
+        if (y) tab->y[j] = y[i];
+        if (bits) tab->bits[j] = bits[i];
+        if (d) tab->d[j] = d[i];
+    }
+    return 0;
+}
+
+/* Pass 2: count the rows of the last nfs_scan. out[0..4]: counted, skipped (before "since"),
+ * left to the full parser (nfs_fallback), INVALID drops and PMTUD errors (nfs_invalid).
+ * -1: out of memory. */
+int nfs_count(void *sp, int64_t *out) {
+    scanner_t *s = sp;
+    strtab_t *hd = &s->tabs[T_HEADER], *hx = &s->tabs[T_HEAD], *sr = &s->tabs[T_SRC],
+             *ds = &s->tabs[T_DST], *pt = &s->tabs[T_PORT];
+    int64_t counted = 0, skipped = 0;
+    s->nfallback = 0;
+    s->ninvalid = 0;
+    s->npmtud = 0;
+    if (sr->n > s->timelen) { /* new source numbers: no time yet */
+        size_t cap = s->timecap;
+        if (grow((void **)&s->lo, &cap, sr->n, sizeof *s->lo)) return -1;
+        cap = s->timecap;
+        if (grow((void **)&s->hi, &cap, sr->n, sizeof *s->hi)) return -1;
+        s->timecap = cap;
+        for (size_t i = s->timelen; i < sr->n; i++) s->lo[i] = s->hi[i] = NAN;
+        s->timelen = sr->n;
+    }
+    for (size_t i = 0; i < s->nrows; i++) {
+        row_t *r = &s->rows[i];
+        uint32_t h = r->id[T_HEADER], x = r->id[T_HEAD], src = r->id[T_SRC], dst = r->id[T_DST],
+                 port = r->id[T_PORT];
+        if (h == NONE || hd->status[h] == ST_REJECT || hx->status[x] != ST_OK ||
+            sr->status[src] != ST_OK || ds->status[dst] != ST_OK || sr->x[src] != ds->x[dst]) {
+            if (grow((void **)&s->fallback, &s->fallcap, 2 * s->nfallback + 2,
+                     sizeof *s->fallback))
+                return -1;
+            s->fallback[2 * s->nfallback] = r->off;
+            s->fallback[2 * s->nfallback + 1] = r->len;
+            s->nfallback++;
+            continue;
+        }
+        if (hd->status[h] == ST_SKIP) {
+            skipped++;
+            continue;
+        }
+        counted++;
+        int origin = hx->x[x] == O_DEPENDS ? (sr->y[src] ? O_PEER : O_UPSTREAM) : hx->x[x];
+        uint64_t o = (uint64_t)origin;
+        /* only the hops a TTL means matter: 0 (64, 128, 255), some (other <= 255), unknown */
+        double t = hd->d[h];
+        if (r->kind) { /* PMTUD: counted in the timeline and as a finding, not per source */
+            if (map_add(&s->maps[M_TIMELINE], hd->bits[h], ((uint64_t)x << 8) | o, 1) ||
+                grow((void **)&s->pmtud, &s->pmtudcap, s->npmtud + 1, sizeof *s->pmtud))
+                return -1;
+            invalid_t *v = &s->pmtud[s->npmtud++];
+            memset(v, 0, sizeof *v);
+            v->head = x;
+            v->src = src;
+            v->dst = dst;
+            v->off = r->off;
+            v->len = r->len;
+            v->time = t;
+            continue;
+        }
+        uint32_t ttl = r->ttl & 0x7fffffffu;
+        uint64_t hops = ttl > 255 ? 2 : (ttl == 64 || ttl == 128 || ttl == 255) ? 0 : 1;
+        if (map_add(&s->maps[M_TTL], ((uint64_t)src << 32) | x, hops | (o << 32), 1) ||
+            map_add(&s->maps[M_TIMELINE], hd->bits[h], ((uint64_t)x << 8) | o, 1) ||
+            map_add(&s->maps[M_CLASSES], ((uint64_t)x << 8) | o, port, 1) ||
+            map_add(&s->maps[M_PORTS], src, port, 1))
+            return -1;
+        if (origin != O_LOCAL && !pt->x[port]) {
+            if (grow((void **)&s->act, &s->actcap, 2 * s->nact + 2, sizeof *s->act)) return -1;
+            s->act[2 * s->nact] = src;
+            s->act[2 * s->nact + 1] = hd->bits[h] | ds->bits[dst] | pt->bits[port];
+            s->nact++;
+        }
+        if (!isnan(t)) {
+            if (isnan(s->lo[src])) { /* untouched since the last take */
+                if (grow((void **)&s->touched, &s->touchcap, s->ntouched + 1, sizeof *s->touched))
+                    return -1;
+                s->touched[s->ntouched++] = src;
+                s->lo[src] = s->hi[src] = t;
+            } else {
+                if (t < s->lo[src]) s->lo[src] = t;
+                if (t > s->hi[src]) s->hi[src] = t;
+            }
+        }
+        if (hx->y[x]) {
+            if (grow((void **)&s->invalid, &s->invcap, s->ninvalid + 1, sizeof *s->invalid))
+                return -1;
+            invalid_t *v = &s->invalid[s->ninvalid++];
+            v->head = x;
+            v->src = src;
+            v->dst = dst;
+            v->spt = r->spt;
+            v->dpt = r->dpt;
+            v->flags = r->flags;
+            v->off = r->off;
+            v->len = r->len;
+            v->time = t;
+        }
+    }
+    out[0] = counted;
+    out[1] = skipped;
+    out[2] = (int64_t)s->nfallback;
+    out[3] = (int64_t)s->ninvalid;
+    out[4] = (int64_t)s->npmtud;
+    return 0;
+}
+
+/* The lines of the last nfs_count left to the full parser: (offset, length) pairs. */
+void nfs_fallback(void *sp, uint32_t *out) {
+    scanner_t *s = sp;
+    memcpy(out, s->fallback, 2 * s->nfallback * sizeof *out);
+}
+
+/* The INVALID drops (``which`` 0) or PMTUD errors (1) of the last nfs_count: 8 numbers each
+ * (head, source, destination, TCP source port, TCP destination port or 2**32-1, flags, line
+ * offset, line length), and times. */
+void nfs_invalid(void *sp, int which, uint32_t *ints, double *times) {
+    scanner_t *s = sp;
+    size_t n = which ? s->npmtud : s->ninvalid;
+    for (size_t i = 0; i < n; i++) {
+        invalid_t *v = which ? &s->pmtud[i] : &s->invalid[i];
+        uint32_t *o = ints + 8 * i;
+        o[0] = v->head;
+        o[1] = v->src;
+        o[2] = v->dst;
+        o[3] = v->spt;
+        o[4] = v->dpt;
+        o[5] = v->flags;
+        o[6] = v->off;
+        o[7] = v->len;
+        times[i] = v->time;
+    }
+}
+
+/* Sizes: the five value tables, the four counter tables, activity pairs, touched sources. */
+void nfs_sizes(void *sp, int64_t *out) {
+    scanner_t *s = sp;
+    for (int i = 0; i < N_STRTABS; i++) out[i] = (int64_t)s->tabs[i].n;
+    for (int i = 0; i < N_MAPS; i++) out[N_STRTABS + i] = (int64_t)s->maps[i].len;
+    out[N_STRTABS + M_ACTIVITY] = (int64_t)s->nact;
+    out[N_STRTABS + M_ACTIVITY + 1] = (int64_t)s->ntouched;
+}
+
+/* Move counter table ``m`` out: (a, b, n) triples into ``out``; the table is emptied. With
+ * ``shift`` >= 0 the triples come grouped by source, ``a >> shift`` being the source number. */
+int64_t nfs_take(void *sp, int m, uint64_t *out, int shift) {
+    scanner_t *s = sp;
+    map_t *map = &s->maps[m];
+    size_t nsrc = s->tabs[T_SRC].n;
+    int64_t k = 0;
+    size_t *at = NULL;
+    if (shift >= 0) {
+        at = calloc(nsrc + 1, sizeof *at);
+        if (!at) return -1;
+        for (size_t i = 0; map->e && i <= map->mask; i++)
+            if (map->e[i].n) at[(map->e[i].a >> shift) + 1]++;
+        for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
+    }
+    for (size_t i = 0; map->e && i <= map->mask; i++) {
+        if (!map->e[i].n) continue;
+        size_t j = at ? at[map->e[i].a >> shift]++ : (size_t)k;
+        out[3 * j] = map->e[i].a;
+        out[3 * j + 1] = map->e[i].b;
+        out[3 * j + 2] = map->e[i].n;
+        k++;
+    }
+    free(at);
+    map_clear(map);
+    return k;
+}
+
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Move the activity keys out: ``keys`` gets each source's distinct keys, sorted; ``runs`` gets
+ * (source, start, end) per source. Returns the number of runs; -1 when memory runs out. */
+int64_t nfs_take_activity(void *sp, uint64_t *keys, uint64_t *runs) {
+    scanner_t *s = sp;
+    size_t nsrc = s->tabs[T_SRC].n, n = s->nact;
+    size_t *at = calloc(nsrc + 1, sizeof *at);
+    if (!at) return -1;
+    for (size_t i = 0; i < n; i++) at[s->act[2 * i] + 1]++;
+    for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
+    for (size_t i = 0; i < n; i++) keys[at[s->act[2 * i]]++] = s->act[2 * i + 1];
+    /* at[i] is now the end of source i's keys */
+    int64_t nruns = 0;
+    size_t out = 0, begin = 0;
+    for (size_t src = 0; src < nsrc; src++) {
+        size_t end = at[src];
+        if (end == begin) continue;
+        qsort(keys + begin, end - begin, sizeof *keys, cmp_u64);
+        size_t first = out;
+        for (size_t i = begin; i < end; i++)
+            if (i == begin || keys[i] != keys[i - 1]) keys[out++] = keys[i];
+        runs[3 * nruns] = src;
+        runs[3 * nruns + 1] = first;
+        runs[3 * nruns + 2] = out;
+        nruns++;
+        begin = end;
+    }
+    free(at);
+    s->nact = 0;
+    return nruns;
+}
+
+/* Move the first and last times per source out; returns how many sources. */
+int64_t nfs_take_times(void *sp, uint32_t *ids, double *lo, double *hi) {
+    scanner_t *s = sp;
+    size_t n = s->ntouched;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t src = s->touched[i];
+        ids[i] = src;
+        lo[i] = s->lo[src];
+        hi[i] = s->hi[src];
+        s->lo[src] = s->hi[src] = NAN;
+    }
+    s->ntouched = 0;
+    return (int64_t)n;
+}
+
+/* Forget every numbered value (call after taking every table: their keys use the numbers). */
+void nfs_clear(void *sp) {
+    scanner_t *s = sp;
+    for (int i = 0; i < N_STRTABS; i++) strtab_clear(&s->tabs[i]);
+    for (int i = 0; i < N_MAPS; i++) map_clear(&s->maps[i]);
+    s->nact = 0;
+    for (size_t i = 0; i < s->ntouched; i++) s->lo[s->touched[i]] = s->hi[s->touched[i]] = NAN;
+    s->ntouched = 0;
+    s->nrows = 0;
+}

@@ -1,0 +1,221 @@
+"""The native scanner (``_scan.c``), loaded with :mod:`ctypes`; None when it is not built.
+
+The C file is compiled when the package is installed (``hatch_build.py``; ``make setup`` does
+it). Without a C compiler nfkit still works: :mod:`nfkit.logs.fastpath` then uses its
+pure-Python engine, which gives the same summaries more slowly. ``NFKIT_PURE=1`` in the
+environment forces the pure-Python engine (the tests compare the two).
+
+ctypes gives up the GIL for every call into the library, so threads scanning different byte
+ranges run on different cores (:mod:`nfkit.logs.parallel`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from array import array
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LIBRARY_NAME",
+    "M_ACTIVITY",
+    "M_CLASSES",
+    "M_PORTS",
+    "M_TIMELINE",
+    "M_TTL",
+    "T_DST",
+    "T_HEAD",
+    "T_HEADER",
+    "T_PORT",
+    "T_SRC",
+    "Scanner",
+    "available",
+    "library_path",
+]
+
+#: File name of the compiled library, next to this module.
+LIBRARY_NAME = "_scan.so"
+# Value tables and counter tables, numbered as in _scan.c.
+T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT = range(5)
+M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_ACTIVITY = range(5)  # activity: pairs, not a table
+
+_P = ctypes.c_void_p
+_I64 = ctypes.c_int64
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "nfs_new": (_P, []),
+    "nfs_free": (None, [_P]),
+    "nfs_scan": (_I64, [_P, ctypes.c_char_p, _I64]),
+    "nfs_count_values": (_I64, [_P, ctypes.c_int]),
+    "nfs_values": (_I64, [_P, ctypes.c_int, _I64, _P, _I64]),
+    "nfs_set": (ctypes.c_int, [_P, ctypes.c_int, _I64, _I64, _P, _P, _P, _P, _P]),
+    "nfs_count": (ctypes.c_int, [_P, _P]),
+    "nfs_fallback": (None, [_P, _P]),
+    "nfs_invalid": (None, [_P, ctypes.c_int, _P, _P]),
+    "nfs_sizes": (None, [_P, _P]),
+    "nfs_take": (_I64, [_P, ctypes.c_int, _P, ctypes.c_int]),
+    "nfs_take_activity": (_I64, [_P, _P, _P]),
+    "nfs_take_times": (_I64, [_P, _P, _P, _P]),
+    "nfs_clear": (None, [_P]),
+}
+
+
+def library_path() -> Path:
+    """Where the compiled scanner is looked for."""
+    return Path(__file__).with_name(LIBRARY_NAME)
+
+
+def _load() -> ctypes.CDLL | None:
+    if os.environ.get("NFKIT_PURE"):
+        return None
+    path = library_path()
+    if not path.is_file():
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            function = getattr(lib, name)
+            function.restype = restype
+            function.argtypes = argtypes
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+_LIB = _load()
+
+
+def available() -> bool:
+    """True when the native scanner is built and loaded (and ``NFKIT_PURE`` is not set)."""
+    return _LIB is not None
+
+
+def _address(buffer: array[Any]) -> int:
+    return buffer.buffer_info()[0]
+
+
+class Scanner:
+    """One native scanner: its value tables and counters (not shared between threads)."""
+
+    __slots__ = ("_handle", "_lib")
+
+    def __init__(self) -> None:
+        if _LIB is None:
+            raise RuntimeError("the native scanner is not available")
+        self._lib = _LIB
+        handle = self._lib.nfs_new()
+        if not handle:
+            raise MemoryError("native scanner")
+        self._handle: int | None = handle
+
+    def close(self) -> None:
+        """Free the scanner's memory (also done when it is garbage collected)."""
+        handle, self._handle = self._handle, None
+        if handle:
+            self._lib.nfs_free(handle)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def scan(self, block: bytes) -> int:
+        """Cut and number the lines of ``block`` (whole lines); returns the number of lines."""
+        rows = int(self._lib.nfs_scan(self._handle, block, len(block)))
+        if rows < 0:
+            raise MemoryError("native scanner")
+        return rows
+
+    def count_values(self, table: int) -> int:
+        """How many distinct values ``table`` holds."""
+        return int(self._lib.nfs_count_values(self._handle, table))
+
+    def values(self, table: int, start: int) -> list[bytes]:
+        """The values of ``table`` numbered ``start`` on."""
+        need = -int(self._lib.nfs_values(self._handle, table, start, None, 0))
+        if need <= 0:
+            return []
+        out = ctypes.create_string_buffer(need)
+        self._lib.nfs_values(self._handle, table, start, out, need)
+        return out.raw.split(b"\n")[:-1]
+
+    def set(
+        self,
+        table: int,
+        start: int,
+        status: array[int],
+        x: array[int] | None = None,
+        y: array[int] | None = None,
+        bits: array[int] | None = None,
+        times: array[float] | None = None,
+    ) -> None:
+        """What the values ``start`` on of ``table`` mean (arrays ``b``, ``b``, ``b``, ``Q``,
+        ``d``, one item per value)."""
+        pointers = [None if a is None else _address(a) for a in (status, x, y, bits, times)]
+        if self._lib.nfs_set(self._handle, table, start, len(status), *pointers):
+            raise ValueError("native scanner: values out of range")
+
+    def count(self) -> tuple[int, int, int, int, int]:
+        """Count the rows of the last :meth:`scan`: (counted, skipped, fallback, INVALID drops,
+        PMTUD errors)."""
+        out = array("q", bytes(40))
+        if self._lib.nfs_count(self._handle, _address(out)):
+            raise MemoryError("native scanner")
+        return out[0], out[1], out[2], out[3], out[4]
+
+    def fallback(self, rows: int) -> array[int]:
+        """(offset, length) pairs of the lines left to the full parser by :meth:`count`."""
+        out = array("I", bytes(8 * rows))
+        if rows:
+            self._lib.nfs_fallback(self._handle, _address(out))
+        return out
+
+    def invalid(self, rows: int, pmtud: bool = False) -> tuple[array[int], array[float]]:
+        """The INVALID drops (or PMTUD errors) counted by :meth:`count`: 8 numbers each (head,
+        source, destination, TCP ports, flags, line offset and length), and their times."""
+        ints = array("I", bytes(32 * rows))
+        times = array("d", bytes(8 * rows))
+        if rows:
+            self._lib.nfs_invalid(self._handle, int(pmtud), _address(ints), _address(times))
+        return ints, times
+
+    def sizes(self) -> array[int]:
+        """The five value tables' sizes, the four counter tables', the activity pairs, then the
+        sources with times."""
+        out = array("q", bytes(8 * 11))
+        self._lib.nfs_sizes(self._handle, _address(out))
+        return out
+
+    def take(self, table: int, shift: int = -1) -> array[int]:
+        """Empty counter ``table``: its (a, b, n) triples, flattened; grouped by source number
+        ``a >> shift`` when ``shift`` is given."""
+        size = self.sizes()[5 + table]
+        out = array("Q", bytes(24 * size))
+        if size and self._lib.nfs_take(self._handle, table, _address(out), shift) < 0:
+            raise MemoryError("native scanner")
+        return out
+
+    def take_activity(self) -> tuple[array[int], array[int]]:
+        """Empty the activity keys: all keys sorted per source, and (source, start, end) runs."""
+        size = self.sizes()[5 + M_ACTIVITY]
+        keys = array("Q", bytes(8 * size))
+        runs = array("Q", bytes(24 * size))
+        number = int(self._lib.nfs_take_activity(self._handle, _address(keys), _address(runs)))
+        if number < 0:
+            raise MemoryError("native scanner")
+        del runs[3 * number :]
+        return keys, runs
+
+    def take_times(self) -> tuple[array[int], array[float], array[float]]:
+        """Empty the first and last times: source numbers, firsts, lasts."""
+        size = self.sizes()[10]
+        ids = array("I", bytes(4 * size))
+        lows = array("d", bytes(8 * size))
+        highs = array("d", bytes(8 * size))
+        if size:
+            self._lib.nfs_take_times(
+                self._handle, _address(ids), _address(lows), _address(highs)
+            )
+        return ids, lows, highs
+
+    def clear(self) -> None:
+        """Forget every numbered value and counter (take the counters first)."""
+        self._lib.nfs_clear(self._handle)

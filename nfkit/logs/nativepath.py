@@ -1,0 +1,420 @@
+"""The summary engine's native lane: the C scanner cuts and counts, Python says what values mean.
+
+A :class:`NativeLane` feeds blocks of one byte stream to a :class:`~nfkit.logs.native.Scanner`
+for a :class:`~nfkit.logs.fastpath.BlockSummarizer` (its *engine*), in four steps per block:
+
+1. the scanner cuts every line of the strict common shape (the same shape the pure-Python
+   engine's pattern accepts, or less) into wrapper header, ``PREFIX IN= OUT= MAC=`` head,
+   source, destination and port key, and numbers each distinct value (no GIL held);
+2. each value new to the lane is read once in Python, by the engine's own interpreters — the
+   full parser on a representative line for headers and heads, :func:`ipaddress.ip_address` for
+   addresses — and what it means goes back to the scanner (status, origin, activity bits...);
+3. the scanner counts the rows into integer-keyed tables (no GIL held) and hands back the lines
+   the full parser must read (any value it rejected) and the INVALID drops;
+4. when a table grows, :meth:`NativeLane.flush` moves the counts into the engine's summary,
+   once per distinct key, exactly as :meth:`BlockSummarizer.flush` does for its own counters.
+
+Several lanes may share one engine (and so one summary), one per thread: the Python steps hold
+the engine's lock, the C steps run in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from nfkit.logs import attribution as attr
+from nfkit.logs import native
+from nfkit.logs.aggregate import DROP, UNKNOWN_VERDICT
+from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
+from nfkit.logs.record import IPAddress, LogRecord
+
+if TYPE_CHECKING:
+    from nfkit.logs.fastpath import BlockSummarizer
+
+__all__ = ["ORIGIN_CODES", "NativeLane"]
+
+#: Origins by their code in the scanner (its ``O_*`` numbers); code 5 is "by the source".
+ORIGIN_CODES = (attr.UPSTREAM, attr.PEER, attr.LOCAL, attr.FORWARDED, attr.UNKNOWN)
+_DEPENDS = 5
+_CODE = {origin: code for code, origin in enumerate(ORIGIN_CODES)}
+_OK, _REJECT, _SKIP = 1, 2, 3
+_LOW = 0xFFFFFFFF
+_NO_PORT = 0xFFFFFFFF
+#: Verdicts under which a dropped PMTUD error is a hazard (else it was let through).
+_HAZARD = (DROP, UNKNOWN_VERDICT)
+#: A TTL standing for each hop class the scanner counts by: 0 hops, some, unknown.
+_HOP_TTLS = (64, 63, 256)
+#: The counter tables are moved into the summary when one holds this many keys (each key
+#: costs Python work once per flush: the fewer flushes, the faster; ~50 bytes of C each).
+_TABLE_LIMIT = 1 << 20
+#: The activity keys are moved when there are this many (one per row: 16 bytes of C each).
+_ACTIVITY_LIMIT = 1 << 21
+#: The value tables are emptied (after a flush) when one holds this many values.
+_VALUE_LIMIT = 1 << 17
+
+
+class _Head:
+    """What a ``PREFIX IN= OUT= MAC=`` head means (one per distinct head of a lane)."""
+
+    __slots__ = ("in_iface", "invalid", "mac", "out_iface", "prefix", "verdict")
+
+    def __init__(self, record: LogRecord, prefix: str, verdict: str, invalid: bool) -> None:
+        self.in_iface = record.in_iface
+        self.out_iface = record.out_iface
+        self.mac = record.mac_src
+        self.prefix = prefix
+        self.verdict = verdict
+        self.invalid = invalid
+
+
+class NativeLane:
+    """One byte stream (a file, a range of one) scanned natively into ``engine``'s summary."""
+
+    def __init__(self, engine: BlockSummarizer) -> None:
+        self.engine = engine
+        self.scanner = native.Scanner()
+        self._rest = b""
+        # per value number, what Python made of it
+        self._slots: list[int] = []
+        self._heads: list[_Head | None] = []
+        self._sources: list[tuple[IPAddress, str] | None] = []
+        self._destinations: list[str | None] = []
+        self._ports: list[Any] = []
+        self._contradictions: dict[tuple[int, int], str | None] = {}
+        self._pending_invalid: Counter[tuple[int, ...]] = Counter()
+        self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
+        self._scratch = LogRecord()
+
+    # -- feeding -------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Add bytes; a last partial line waits for the next call or :meth:`finish`."""
+        if self._rest:
+            data = self._rest + data
+        cut = data.rfind(b"\n") + 1
+        self._rest = data[cut:]
+        if cut:
+            self.feed_lines(data[:cut])
+
+    def finish(self) -> None:
+        """Count a last line without newline, and flush."""
+        if self._rest:
+            rest, self._rest = self._rest, b""
+            self.feed_lines(rest + b"\n")
+        with self.engine.lock:
+            self.flush()
+
+    def feed_lines(self, block: bytes) -> None:
+        """Add whole lines (``block`` ends with a newline)."""
+        scanner = self.scanner
+        scanner.scan(block)
+        engine = self.engine
+        with engine.lock:
+            self._learn()
+        counted, skipped, fallback, invalid, pmtud = scanner.count()
+        with engine.lock:
+            summary = engine.summary
+            summary.lines += counted + skipped
+            summary.records += counted
+            summary.skipped += skipped
+            if fallback:
+                spans = scanner.fallback(fallback)
+                engine.fallback(
+                    block[spans[i] : spans[i] + spans[i + 1]] for i in range(0, len(spans), 2)
+                )
+            if invalid:
+                self._findings(block, *scanner.invalid(invalid))
+            if pmtud:
+                self._pmtud(block, *scanner.invalid(pmtud, pmtud=True))
+            sizes = scanner.sizes()
+            if max(sizes[5:9]) > _TABLE_LIMIT:
+                self.flush()
+            elif sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT:
+                self._flush_activity()
+            if max(sizes[:5]) > _VALUE_LIMIT:
+                self.flush()
+                self.forget()
+
+    def forget(self) -> None:
+        """Empty the value tables (counted rows refer to their numbers: flush first)."""
+        self.scanner.clear()
+        for values in (self._slots, self._heads, self._sources, self._destinations, self._ports):
+            values.clear()
+        self._contradictions.clear()
+
+    # -- what values mean ------------------------------------------------------------------------
+    def _learn(self) -> None:
+        """Read the values new since the last block and tell the scanner what they mean."""
+        scanner, engine = self.scanner, self.engine
+        activity = engine.summary.activity
+        start = len(self._slots)
+        if scanner.count_values(native.T_HEADER) > start:
+            status, bits, times = array("b"), array("Q"), array("d")
+            for header in scanner.values(native.T_HEADER, start):
+                info = engine.header_info(header)
+                if info is None:
+                    status.append(_REJECT)
+                    bits.append(0)
+                    times.append(math.nan)
+                    self._slots.append(0)
+                    continue
+                time, slot, skipped = info
+                status.append(_SKIP if skipped else _OK)
+                bits.append(0 if skipped else activity.slot_bits(slot))
+                times.append(math.nan if time is None else time)
+                self._slots.append(slot)
+            scanner.set(native.T_HEADER, start, status, bits=bits, times=times)
+        start = len(self._heads)
+        if scanner.count_values(native.T_HEAD) > start:
+            status, origins, invalid = array("b"), array("b"), array("b")
+            attributor = engine.attributor
+            for text in scanner.values(native.T_HEAD, start):
+                head_info = engine.head_info(text)
+                if head_info is None:
+                    self._heads.append(None)
+                    status.append(_REJECT)
+                    origins.append(0)
+                    invalid.append(0)
+                    continue
+                record, prefix, verdict, is_invalid = head_info
+                self._heads.append(_Head(record, prefix, verdict, is_invalid))
+                origin = attributor.link_origin(record)
+                status.append(_OK)
+                origins.append(_DEPENDS if origin is None else _CODE[origin])
+                invalid.append(is_invalid)
+            scanner.set(native.T_HEAD, start, status, x=origins, y=invalid)
+        segment = engine.config.segment
+        start = len(self._sources)
+        if scanner.count_values(native.T_SRC) > start:
+            status, family, inside = array("b"), array("b"), array("b")
+            for text in scanner.values(native.T_SRC, start):
+                value = engine.address(text)
+                self._sources.append(value)
+                status.append(_REJECT if value is None else _OK)
+                family.append(0 if value is None else value[0].version)
+                inside.append(value is not None and segment.contains(value[0]))
+            scanner.set(native.T_SRC, start, status, x=family, y=inside)
+        start = len(self._destinations)
+        if scanner.count_values(native.T_DST) > start:
+            status, family, bits = array("b"), array("b"), array("Q")
+            for text in scanner.values(native.T_DST, start):
+                value = engine.address(text)
+                if value is None:
+                    self._destinations.append(None)
+                    status.append(_REJECT)
+                    family.append(-1)
+                    bits.append(0)
+                    continue
+                self._destinations.append(value[1])
+                status.append(_OK)
+                family.append(value[0].version)
+                bits.append(activity.dst_bits(value[1]))
+            scanner.set(native.T_DST, start, status, x=family, bits=bits)
+        start = len(self._ports)
+        if scanner.count_values(native.T_PORT) > start:
+            status, skip, bits = array("b"), array("b"), array("Q")
+            for key in scanner.values(native.T_PORT, start):
+                port = engine.port_info(_port_key(key))
+                self._ports.append(port)
+                status.append(_OK)
+                skip.append(port.portkey is None)
+                bits.append(0 if port.portkey is None else activity.port_bits(port.portkey))
+            scanner.set(native.T_PORT, start, status, x=skip, bits=bits)
+
+    # -- INVALID drops -----------------------------------------------------------------------------
+    def _findings(self, block: bytes, ints: array[int], times: array[float]) -> None:
+        """Count INVALID drops by (head, source, destination, ports, flags); keep the earliest."""
+        self._pending_invalid.update(
+            zip(*(ints[i::8] for i in range(6)), strict=True)
+        )
+        stamps = [0.0 if math.isnan(t) else t for t in times]
+        evidence = self._evidence
+        if all(len(e) >= EVIDENCE for e in evidence) and min(stamps) > max(
+            e[-1][0] for e in evidence
+        ):
+            return  # nothing earlier than the evidence kept so far
+        for row, time in enumerate(stamps):
+            dpt, flags, offset, length = ints[8 * row + 4 : 8 * row + 8]
+            is_ack = dpt != _NO_PORT and flags & 1 and not flags & 2
+            for kept, wanted in ((evidence[0], True), (evidence[1], is_ack)):
+                if wanted and (len(kept) < EVIDENCE or time <= kept[-1][0]):
+                    line = block[offset : offset + length].decode("utf-8", "replace")
+                    kept.append((time, line))
+                    kept.sort()
+                    del kept[EVIDENCE:]
+
+    def _pmtud(self, block: bytes, ints: array[int], times: array[float]) -> None:
+        """ICMP "fragmentation needed" / "packet too big": never an attack; dropped, a hazard
+        (what :meth:`Summary.add` does with them)."""
+        summary = self.engine.summary
+        heads, addresses, destinations = self._heads, self._sources, self._destinations
+        finding = summary.pmtud
+        for row, time in enumerate(times):
+            head = heads[ints[8 * row]]
+            if head.verdict in _HAZARD:  # type: ignore[union-attr]
+                offset, length = ints[8 * row + 6 : 8 * row + 8]
+                src = addresses[ints[8 * row + 1]][1]  # type: ignore[index]
+                finding.add(
+                    head.prefix,  # type: ignore[union-attr]
+                    None if math.isnan(time) else time,
+                    block[offset : offset + length].decode("utf-8", "replace"),
+                    f"{src}>{destinations[ints[8 * row + 2]]}",
+                )
+            else:
+                summary.pmtud_allowed += 1
+
+    # -- moving the counts into the summary ----------------------------------------------------
+    def flush(self) -> None:
+        """Move the scanner's counters into the engine's summary (hold the engine's lock)."""
+        scanner = self.scanner
+        summary = self.engine.summary
+        sources = summary.sources
+        heads, addresses = self._heads, self._sources
+        table = scanner.take(native.M_TTL, 32)
+        contradictions = self._contradictions
+        last = -1
+        stats: Any = None
+        for a, b, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
+            head = heads[a & _LOW]
+            number = a >> 32
+            if number != last:
+                last = number
+                src = addresses[number][1]  # type: ignore[index]
+                stats = sources.get(src)
+                if stats is None:
+                    stats = sources[src] = SourceStats(error=summary.floor)
+                origins, macs, prefixes = stats.origins, stats.macs, stats.prefixes
+            stats.packets += count
+            origin = ORIGIN_CODES[b >> 32]
+            origins[origin] = origins.get(origin, 0) + count
+            mac = head.mac  # type: ignore[union-attr]
+            if mac:
+                macs[mac] = macs.get(mac, 0) + count
+            prefix = head.prefix  # type: ignore[union-attr]
+            prefixes[prefix] = prefixes.get(prefix, 0) + count
+            key = (a, b)
+            if key in contradictions:
+                contradiction = contradictions[key]
+            else:
+                contradiction = contradictions[key] = self._contradiction(
+                    head,  # type: ignore[arg-type]
+                    addresses[number][0],  # type: ignore[index]
+                    _HOP_TTLS[b & _LOW],
+                )
+            if contradiction is not None:
+                stats.contradictions[contradiction] = (
+                    stats.contradictions.get(contradiction, 0) + count
+                )
+        ids, lows, highs = scanner.take_times()
+        for number, early, late in zip(ids, lows, highs, strict=True):
+            stats = sources[addresses[number][1]]  # type: ignore[index]
+            if stats.first is None or early < stats.first:
+                stats.first = early
+            if stats.last is None or late > stats.last:
+                stats.last = late
+        self._flush_classes()
+        self._flush_activity()
+        self._flush_findings()
+        summary.bound()
+
+    def _contradiction(self, head: _Head, address: IPAddress, ttl: int) -> str | None:
+        scratch = self._scratch
+        scratch.in_iface = head.in_iface
+        scratch.out_iface = head.out_iface
+        scratch.mac_src = head.mac
+        scratch.src = address
+        scratch.ttl = ttl
+        return self.engine.attributor.attribute(scratch)[1]
+
+    def _flush_classes(self) -> None:
+        scanner, summary = self.scanner, self.engine.summary
+        heads, ports = self._heads, self._ports
+        timeline, by_origin, prefixes = summary.timeline, summary.by_origin, summary.prefixes
+        table = scanner.take(native.M_TIMELINE)
+        slot_of = summary.activity.slot_of
+        for bits, b, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
+            origin = ORIGIN_CODES[b & 0xFF]
+            prefix = heads[b >> 8].prefix  # type: ignore[union-attr]
+            by_origin[origin] = by_origin.get(origin, 0) + count
+            prefixes[prefix] = prefixes.get(prefix, 0) + count
+            slot = slot_of(bits)
+            per_slot = timeline.get(slot)
+            if per_slot is None:
+                per_slot = timeline[slot] = {}
+            per_slot[origin] = per_slot.get(origin, 0) + count
+        port_counts, origin_ports = summary.ports, summary.origin_ports
+        table = scanner.take(native.M_CLASSES)
+        for a, number, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
+            port = ports[number]
+            portkey = port.portkey
+            if portkey is None:
+                continue
+            origin = ORIGIN_CODES[a & 0xFF]
+            verdict = heads[a >> 8].verdict  # type: ignore[union-attr]
+            if port.has_port:
+                port_counts[portkey] = port_counts.get(portkey, 0) + count
+            by_port = origin_ports.get(origin)
+            if by_port is None:
+                by_port = origin_ports[origin] = {}
+            verdicts = by_port.get(portkey)
+            if verdicts is None:
+                verdicts = by_port[portkey] = {}
+            verdicts[verdict] = verdicts.get(verdict, 0) + count
+        sources, addresses = summary.sources, self._sources
+        protos = [port.proto for port in ports]
+        portkeys = [port.portkey if port.has_port else None for port in ports]
+        table = scanner.take(native.M_PORTS, 0)
+        last = -1
+        stats: Any = None
+        for number, port_number, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
+            if number != last:
+                last = number
+                stats = sources[addresses[number][1]]  # type: ignore[index]
+                source_protos, source_ports = stats.protos, stats.ports
+            proto = protos[port_number]
+            source_protos[proto] = source_protos.get(proto, 0) + count
+            portkey = portkeys[port_number]
+            if portkey is not None:
+                source_ports[portkey] = source_ports.get(portkey, 0) + count
+
+    def _flush_activity(self) -> None:
+        keys, runs = self.scanner.take_activity()
+        activity, addresses = self.engine.summary.activity, self._sources
+        for number, start, end in zip(runs[0::3], runs[1::3], runs[2::3], strict=True):
+            activity.extend(addresses[number][1], keys[start:end])  # type: ignore[index]
+
+    def _flush_findings(self) -> None:
+        invalid, acks = Finding(), Finding()
+        invalid.evidence, acks.evidence = self._evidence
+        self._evidence = ([], [])
+        heads, addresses, destinations = self._heads, self._sources, self._destinations
+        for (head, src, dst, spt, dpt, flags), count in self._pending_invalid.items():
+            prefix = heads[head].prefix  # type: ignore[union-attr]
+            targets = [invalid]
+            flow = None
+            if dpt != _NO_PORT:
+                flow = f"{addresses[src][1]}:{spt}>{destinations[dst]}:{dpt}"  # type: ignore[index]
+                if flags & 1 and not flags & 2:
+                    targets.append(acks)
+            for finding in targets:
+                finding.packets += count
+                finding.by_prefix[prefix] = finding.by_prefix.get(prefix, 0) + count
+                if flow is not None:
+                    finding.flows.add(flow)
+        self._pending_invalid = Counter()
+        summary = self.engine.summary
+        summary.invalid.merge(invalid)
+        summary.invalid_acks.merge(acks)
+
+
+def _port_key(key: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """The scanner's port key as the pure engine's (TCP DPT, ICMP part, protocol, its DPT)."""
+    kind, rest = key[:1], key[1:]
+    if kind == b"t":
+        return (rest, b"", b"", b"")
+    if kind == b"i":
+        return (b"", rest, b"", b"")
+    proto, _sep, dpt = rest.partition(b" ")
+    return (b"", b"", proto, dpt)
