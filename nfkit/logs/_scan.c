@@ -75,7 +75,7 @@ typedef struct {
     uint64_t *offs, *hashes;
     uint32_t *lens;
     size_t n, cap;
-    uint32_t *slots; /* id + 1; 0 is empty */
+    uint64_t *slots; /* high half: the hash's high half; low half: id + 1, 0 when empty */
     size_t mask;
     /* written by Python (nfs_set) */
     int8_t *status, *x, *y;
@@ -98,13 +98,13 @@ static void strtab_free(strtab_t *t) {
 }
 
 static int strtab_rehash(strtab_t *t, size_t size) {
-    uint32_t *slots = calloc(size, sizeof *slots);
+    uint64_t *slots = calloc(size, sizeof *slots);
     if (!slots) return -1;
     size_t mask = size - 1;
     for (size_t i = 0; i < t->n; i++) {
         size_t j = t->hashes[i] & mask;
         while (slots[j]) j = (j + 1) & mask;
-        slots[j] = (uint32_t)i + 1;
+        slots[j] = (t->hashes[i] & 0xffffffff00000000ull) | ((uint64_t)i + 1);
     }
     free(t->slots);
     t->slots = slots;
@@ -117,10 +117,11 @@ static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
     if (!t->slots && strtab_rehash(t, 1024)) return NONE;
     uint64_t h = hash_bytes(p, n);
     size_t j = h & t->mask;
-    for (uint32_t s; (s = t->slots[j]); j = (j + 1) & t->mask) {
-        size_t i = s - 1;
-        if (t->hashes[i] == h && t->lens[i] == n && !memcmp(t->arena + t->offs[i], p, n))
-            return (uint32_t)i;
+    uint64_t tag = h & 0xffffffff00000000ull;
+    for (uint64_t s; (s = t->slots[j]); j = (j + 1) & t->mask) {
+        if ((s & 0xffffffff00000000ull) != tag) continue;
+        size_t i = (uint32_t)s - 1;
+        if (t->lens[i] == n && !memcmp(t->arena + t->offs[i], p, n)) return (uint32_t)i;
     }
     if (t->n + 1 >= NONE) return NONE;
     size_t cap = t->cap;
@@ -152,7 +153,7 @@ static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
     t->x[i] = t->y[i] = 0;
     t->bits[i] = 0;
     t->d[i] = NAN;
-    t->slots[j] = (uint32_t)i + 1;
+    t->slots[j] = tag | ((uint64_t)i + 1);
     return (uint32_t)i;
 }
 
@@ -271,7 +272,8 @@ void nfs_free(void *p) {
 #define ISLOWER(c) ((c) >= 'a' && (c) <= 'z')
 #define ISALNUM(c) (ISDIG(c) || ISLOWER(c) || ((c) >= 'A' && (c) <= 'Z'))
 
-static int lit(const char **p, const char *e, const char *s, size_t n) {
+static inline __attribute__((always_inline)) int lit(const char **p, const char *e,
+                                                      const char *s, size_t n) {
     if ((size_t)(e - *p) < n || memcmp(*p, s, n)) return 0;
     *p += n;
     return 1;
@@ -279,7 +281,8 @@ static int lit(const char **p, const char *e, const char *s, size_t n) {
 #define LIT(p, e, s) lit(&(p), (e), (s), sizeof(s) - 1)
 
 /* One or more digits; their value in *v when v is given (at most 9 digits then). */
-static int digits(const char **p, const char *e, uint32_t *v) {
+static inline __attribute__((always_inline)) int digits(const char **p, const char *e,
+                                                         uint32_t *v) {
     const char *q = *p;
     uint32_t x = 0;
     while (q < e && ISDIG(*q)) {
@@ -834,4 +837,210 @@ void nfs_clear(void *sp) {
     for (size_t i = 0; i < s->ntouched; i++) s->lo[s->touched[i]] = s->hi[s->touched[i]] = NAN;
     s->ntouched = 0;
     s->nrows = 0;
+}
+
+/* ---- scans: the densest window per destination and per port ----------------------------- */
+/* Activity keys (nfkit.logs.activity): slot number << 44 | destination << 18 | port. */
+#define K_SLOT_SHIFT 44
+#define K_DST_SHIFT 18
+#define K_DST_MASK ((1ull << 26) - 1)
+#define K_PORT_MASK ((1ull << 18) - 1)
+#define EMPTY UINT64_MAX
+
+typedef struct {
+    int64_t slot;
+    uint32_t dst, port;
+} triple_t;
+
+typedef struct {
+    uint64_t *k;
+    int64_t *v, *w;
+    size_t mask;
+} imap_t;
+
+static int imap_init(imap_t *m, size_t n) {
+    size_t size = 16;
+    while (size < 2 * n) size *= 2;
+    m->k = malloc(size * sizeof *m->k);
+    m->v = calloc(size, sizeof *m->v);
+    m->w = calloc(size, sizeof *m->w);
+    m->mask = size - 1;
+    if (!m->k || !m->v || !m->w) return -1;
+    memset(m->k, 0xff, size * sizeof *m->k);
+    return 0;
+}
+
+static void imap_free(imap_t *m) {
+    free(m->k);
+    free(m->v);
+    free(m->w);
+}
+
+/* The index of key ``k`` (added with value 0 if new; at most n distinct keys are added). */
+static size_t imap_at(imap_t *m, uint64_t k) {
+    size_t j = hash_pair(k, 0) & m->mask;
+    while (m->k[j] != k && m->k[j] != EMPTY) j = (j + 1) & m->mask;
+    m->k[j] = k;
+    return j;
+}
+
+static int cmp_triple(const void *x, const void *y) {
+    const triple_t *a = x, *b = y;
+    return a->slot < b->slot ? -1 : a->slot > b->slot;
+}
+
+static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, triple_t **out) {
+    triple_t *t = malloc((n ? (size_t)n : 1) * sizeof *t);
+    if (!t) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        t[i].slot = slots[keys[i] >> K_SLOT_SHIFT];
+        t[i].dst = (uint32_t)((keys[i] >> K_DST_SHIFT) & K_DST_MASK);
+        t[i].port = (uint32_t)(keys[i] & K_PORT_MASK);
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_triple);
+    *out = t;
+    return 0;
+}
+
+/* For one source's distinct activity ``keys``: per destination, the most distinct ports (of
+ * port protocols, ``is_port``) inside one window of ``span`` slots, and per port the most
+ * destinations, with the first window start (a slot with activity) that has it. Windows are
+ * as findings._best_windows slides them. Writes (kind 0 vertical / 1 horizontal, number,
+ * count, start) for the counts of at least ``vmin`` / ``hmin``; returns how many, -1 when
+ * memory runs out. ``out`` holds 4 * 2 * n numbers. */
+int64_t nfs_windows(const uint64_t *keys, int64_t n, const int64_t *slots, const uint8_t *is_port,
+                    int64_t span, int64_t vmin, int64_t hmin, int64_t *out) {
+    triple_t *t = NULL;
+    imap_t pairs = {0}, hosts = {0}, ports = {0};
+    uint32_t *grown_hosts = NULL, *grown_ports = NULL;
+    int64_t found = -1;
+    if (load_triples(keys, n, slots, &t) || imap_init(&pairs, (size_t)n) ||
+        imap_init(&hosts, (size_t)n) || imap_init(&ports, (size_t)n))
+        goto done;
+    grown_hosts = malloc((n ? (size_t)n : 1) * sizeof *grown_hosts);
+    grown_ports = malloc((n ? (size_t)n : 1) * sizeof *grown_ports);
+    if (!grown_hosts || !grown_ports) goto done;
+    /* hosts.v: distinct ports in the window; hosts.w: best count << 0 ... kept apart below */
+    int64_t head = 0, start_at = 0;
+    /* best per host / port: count in bv/bw maps */
+    imap_t best_h = {0}, best_p = {0};
+    if (imap_init(&best_h, (size_t)n) || imap_init(&best_p, (size_t)n)) {
+        imap_free(&best_h);
+        imap_free(&best_p);
+        goto done;
+    }
+    while (start_at < n) {
+        int64_t start = t[start_at].slot;
+        size_t ngh = 0, ngp = 0;
+        while (head < n && t[head].slot < start + span) {
+            triple_t *x = &t[head++];
+            size_t j = imap_at(&pairs, ((uint64_t)x->dst << 32) | x->port);
+            if (pairs.v[j]++) continue;
+            size_t q = imap_at(&ports, x->port);
+            if (!ports.w[q]) grown_ports[ngp++] = x->port;
+            ports.w[q] = 1;
+            ports.v[q]++;
+            if (is_port[x->port]) {
+                size_t h = imap_at(&hosts, x->dst);
+                if (!hosts.w[h]) grown_hosts[ngh++] = x->dst;
+                hosts.w[h] = 1;
+                hosts.v[h]++;
+            }
+        }
+        for (size_t i = 0; i < ngh; i++) {
+            size_t h = imap_at(&hosts, grown_hosts[i]);
+            hosts.w[h] = 0;
+            size_t b = imap_at(&best_h, grown_hosts[i]);
+            if (hosts.v[h] > best_h.v[b]) {
+                best_h.v[b] = hosts.v[h];
+                best_h.w[b] = start;
+            }
+        }
+        for (size_t i = 0; i < ngp; i++) {
+            size_t q = imap_at(&ports, grown_ports[i]);
+            ports.w[q] = 0;
+            size_t b = imap_at(&best_p, grown_ports[i]);
+            if (ports.v[q] > best_p.v[b]) {
+                best_p.v[b] = ports.v[q];
+                best_p.w[b] = start;
+            }
+        }
+        /* the slot at ``start`` leaves */
+        int64_t next = start_at;
+        while (next < n && t[next].slot == start) {
+            triple_t *x = &t[next++];
+            size_t j = imap_at(&pairs, ((uint64_t)x->dst << 32) | x->port);
+            if (--pairs.v[j]) continue;
+            ports.v[imap_at(&ports, x->port)]--;
+            if (is_port[x->port]) hosts.v[imap_at(&hosts, x->dst)]--;
+        }
+        start_at = next;
+    }
+    found = 0;
+    for (size_t j = 0; j <= best_h.mask; j++) {
+        if (best_h.k[j] == EMPTY || best_h.v[j] < vmin || !best_h.v[j]) continue;
+        out[4 * found] = 0;
+        out[4 * found + 1] = (int64_t)best_h.k[j];
+        out[4 * found + 2] = best_h.v[j];
+        out[4 * found + 3] = best_h.w[j];
+        found++;
+    }
+    for (size_t j = 0; j <= best_p.mask; j++) {
+        if (best_p.k[j] == EMPTY || best_p.v[j] < hmin || !best_p.v[j]) continue;
+        out[4 * found] = 1;
+        out[4 * found + 1] = (int64_t)best_p.k[j];
+        out[4 * found + 2] = best_p.v[j];
+        out[4 * found + 3] = best_p.w[j];
+        found++;
+    }
+    imap_free(&best_h);
+    imap_free(&best_p);
+done:
+    free(t);
+    free(grown_hosts);
+    free(grown_ports);
+    imap_free(&pairs);
+    imap_free(&hosts);
+    imap_free(&ports);
+    return found;
+}
+
+/* The ports on destination ``number`` (``vertical``, port protocols only) or the destinations
+ * of port ``number`` that one source touched in the window of ``span`` slots from ``start``:
+ * distinct, into ``out`` (n numbers at most); returns how many, -1 when memory runs out. */
+int64_t nfs_window_items(const uint64_t *keys, int64_t n, const int64_t *slots,
+                         const uint8_t *is_port, int64_t start, int64_t span, int64_t number,
+                         int vertical, int64_t *out) {
+    imap_t seen = {0};
+    if (imap_init(&seen, (size_t)n)) {
+        imap_free(&seen);
+        return -1;
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t slot = slots[keys[i] >> K_SLOT_SHIFT];
+        if (slot < start || slot >= start + span) continue;
+        uint64_t dst = (keys[i] >> K_DST_SHIFT) & K_DST_MASK, port = keys[i] & K_PORT_MASK;
+        uint64_t item;
+        if (vertical && dst == (uint64_t)number && is_port[port]) item = port;
+        else if (!vertical && port == (uint64_t)number) item = dst;
+        else continue;
+        size_t j = hash_pair(item, 0) & seen.mask;
+        while (seen.k[j] != item && seen.k[j] != EMPTY) j = (j + 1) & seen.mask;
+        if (seen.k[j] == item) continue;
+        seen.k[j] = item;
+        out[k++] = (int64_t)item;
+    }
+    imap_free(&seen);
+    return k;
+}
+
+/* Sort ``keys`` and drop repeats, in place; returns how many distinct keys there are. */
+int64_t nfs_sort_unique(uint64_t *keys, int64_t n) {
+    if (n <= 1) return n < 0 ? 0 : n;
+    qsort(keys, (size_t)n, sizeof *keys, cmp_u64);
+    int64_t k = 1;
+    for (int64_t i = 1; i < n; i++)
+        if (keys[i] != keys[k - 1]) keys[k++] = keys[i];
+    return k;
 }

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from nfkit.errors import SummaryError
+from nfkit.logs import native
 
 __all__ = ["MAX_DESTINATIONS", "MAX_PORTS", "MAX_SLOTS", "Activity"]
 
@@ -88,6 +89,14 @@ class Activity:
         """The part of a key that stands for ``portkey``."""
         return self._ports.number(portkey)
 
+    def slot_numbers(self) -> list[int]:
+        """Every slot, in the order of the numbers in keys (see :meth:`decode_key`)."""
+        return list(self._slots.names)
+
+    def port_numbers(self) -> list[str]:
+        """Every port key, in the order of the numbers in keys."""
+        return [str(name) for name in self._ports.names]
+
     def slot_of(self, bits: int) -> int:
         """The slot whose :meth:`slot_bits` are ``bits`` (the inverse)."""
         return self._slots.names[bits >> _SLOT_SHIFT]  # type: ignore[no-any-return]
@@ -117,7 +126,7 @@ class Activity:
     def _compact(self, source: str) -> array[int]:
         values = self._arrays[source]
         if len(values) != self._clean[source]:
-            values = self._arrays[source] = array("Q", sorted(set(values)))
+            native.sort_unique(values)
             self._clean[source] = len(values)
         return values
 

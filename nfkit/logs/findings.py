@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from nfkit.errors import ConfigError
 from nfkit.logprefix import DEFAULT_TAG
 from nfkit.logs import attribution as attr
+from nfkit.logs import native
 from nfkit.logs.segment import Segment, load_toml
 
 if TYPE_CHECKING:
@@ -180,6 +182,12 @@ def scans(summary: Summary) -> list[dict[str, Any]]:
     span = config.window_seconds // config.slot_seconds
     activity = summary.activity
     found: list[dict[str, Any]] = []
+    if native.available():  # the same search in C
+        search = _native_windows(summary, span)
+        for source in activity:
+            found.extend(search(source))
+        _sort_scans(found)
+        return found
     is_port: dict[int, bool] = {}
     for source in activity:
         # Cheap bounds first: a source that never touched enough ports or hosts is no scan,
@@ -195,29 +203,71 @@ def scans(summary: Summary) -> list[dict[str, Any]]:
                 if port not in is_port:
                     is_port[port] = activity.portkey(port).split("/", 1)[0] in _PORT_PROTOS
         best = _best_windows(slots, span, is_port)
-        stats = summary.sources.get(source)
         for (kind, number), (count, start) in best.items():
             vertical = kind == "vertical"
             level = _level(count, config.port_levels if vertical else config.host_levels)
             if level == 0:
                 continue
             items = _window_items(slots, start, span, number, vertical, is_port)
-            name = activity.portkey if vertical else activity.destination
-            origin = stats.origin if stats is not None else attr.UNKNOWN
-            found.append(
-                {
-                    "source": source,
-                    "origin": origin,
-                    "mac": stats.mac if stats is not None and origin == attr.PEER else None,
-                    "kind": kind,
-                    "target": (activity.destination if vertical else activity.portkey)(number),
-                    "distinct": count,
-                    "level": level,
-                    "window_start": iso(start * config.slot_seconds) if start else None,
-                    "window_seconds": config.window_seconds,
-                    "sample": sorted(map(name, items), key=natural)[:20],
-                }
-            )
+            found.append(_scan_entry(summary, source, kind, number, count, level, start, items))
+    _sort_scans(found)
+    return found
+
+
+def _scan_entry(
+    summary: Summary,
+    source: str,
+    kind: str,
+    number: int,
+    count: int,
+    level: int,
+    start: int,
+    items: Iterable[int],
+) -> dict[str, Any]:
+    """One scan as :func:`scans` lists it."""
+    config, activity = summary.config, summary.activity
+    vertical = kind == "vertical"
+    name = activity.portkey if vertical else activity.destination
+    stats = summary.sources.get(source)
+    origin = stats.origin if stats is not None else attr.UNKNOWN
+    return {
+        "source": source,
+        "origin": origin,
+        "mac": stats.mac if stats is not None and origin == attr.PEER else None,
+        "kind": kind,
+        "target": (activity.destination if vertical else activity.portkey)(number),
+        "distinct": count,
+        "level": level,
+        "window_start": iso(start * config.slot_seconds) if start else None,
+        "window_seconds": config.window_seconds,
+        "sample": sorted(map(name, items), key=natural)[:20],
+    }
+
+
+def _native_windows(summary: Summary, span: int) -> Any:
+    """Per source, its scans found by the native window search (same as the loop in
+    :func:`scans`, done in C)."""
+    config, activity = summary.config, summary.activity
+    is_port = array("B", [key.split("/", 1)[0] in _PORT_PROTOS for key in activity.port_numbers()])
+    windows = native.Windows(array("q", activity.slot_numbers()), is_port, span)
+    vmin, hmin = config.port_levels[0], config.host_levels[0]
+
+    def search(source: str) -> list[dict[str, Any]]:
+        keys = activity.raw(source)
+        out = []
+        for kind_number, number, count, start in windows.best(keys, vmin, hmin):
+            vertical = kind_number == 0
+            level = _level(count, config.port_levels if vertical else config.host_levels)
+            items = windows.items(keys, start, number, vertical)
+            kind = "vertical" if vertical else "horizontal"
+            out.append(_scan_entry(summary, source, kind, number, count, level, start, items))
+        return out
+
+    return search
+
+
+def _sort_scans(found: list[dict[str, Any]]) -> None:
+    """Most dangerous first: by origin, level, distinct count, then names."""
     order = {origin: i for i, origin in enumerate(attr.ORIGINS)}
     found.sort(
         key=lambda s: (
@@ -229,7 +279,6 @@ def scans(summary: Summary) -> list[dict[str, Any]]:
             natural(s["target"]),
         )
     )
-    return found
 
 
 def _best_windows(

@@ -30,8 +30,10 @@ __all__ = [
     "T_PORT",
     "T_SRC",
     "Scanner",
+    "Windows",
     "available",
     "library_path",
+    "sort_unique",
 ]
 
 #: File name of the compiled library, next to this module.
@@ -57,6 +59,9 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_activity": (_I64, [_P, _P, _P]),
     "nfs_take_times": (_I64, [_P, _P, _P, _P]),
     "nfs_clear": (None, [_P]),
+    "nfs_sort_unique": (_I64, [_P, _I64]),
+    "nfs_windows": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, _P]),
+    "nfs_window_items": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, ctypes.c_int, _P]),
 }
 
 
@@ -92,6 +97,14 @@ def available() -> bool:
 
 def _address(buffer: array[Any]) -> int:
     return buffer.buffer_info()[0]
+
+
+def sort_unique(keys: array[int]) -> None:
+    """Sort an ``array("Q")`` in place and drop repeated values (C speed when available)."""
+    if _LIB is None:
+        keys[:] = array("Q", sorted(set(keys)))
+        return
+    del keys[int(_LIB.nfs_sort_unique(_address(keys), len(keys))) :]
 
 
 class Scanner:
@@ -219,3 +232,52 @@ class Scanner:
     def clear(self) -> None:
         """Forget every numbered value and counter (take the counters first)."""
         self._lib.nfs_clear(self._handle)
+
+
+class Windows:
+    """The densest windows of sources' activity keys (what :func:`findings.scans` looks for).
+
+    ``slots`` gives the slot of each slot number, ``is_port`` whether each port number is of a
+    port protocol; both are the activity store's numbering.
+    """
+
+    __slots__ = ("_is_port", "_lib", "_out", "_slots", "span")
+
+    def __init__(self, slots: array[int], is_port: array[int], span: int) -> None:
+        if _LIB is None:
+            raise RuntimeError("the native scanner is not available")
+        self._lib = _LIB
+        self._slots = slots
+        self._is_port = is_port
+        self.span = span
+        self._out = array("q")
+
+    def best(self, keys: array[int], vmin: int, hmin: int) -> list[tuple[int, int, int, int]]:
+        """(kind: 0 vertical, 1 horizontal; destination or port number; count; window start)
+        for the counts of at least ``vmin`` (vertical) or ``hmin`` (horizontal)."""
+        out = self._out
+        if len(out) < 8 * len(keys):
+            out.frombytes(bytes(8 * (8 * len(keys) - len(out))))
+        found = int(
+            self._lib.nfs_windows(
+                _address(keys), len(keys), _address(self._slots), _address(self._is_port),
+                self.span, vmin, hmin, _address(out),
+            )
+        )  # fmt: skip
+        if found < 0:
+            raise MemoryError("native scanner")
+        return [(out[i], out[i + 1], out[i + 2], out[i + 3]) for i in range(0, 4 * found, 4)]
+
+    def items(self, keys: array[int], start: int, number: int, vertical: bool) -> list[int]:
+        """The ports (``vertical``) on destination ``number``, or the destinations of port
+        ``number``, touched in the window from slot ``start``."""
+        out = array("q", bytes(8 * len(keys)))
+        found = int(
+            self._lib.nfs_window_items(
+                _address(keys), len(keys), _address(self._slots), _address(self._is_port),
+                start, self.span, number, int(vertical), _address(out),
+            )
+        )  # fmt: skip
+        if found < 0:
+            raise MemoryError("native scanner")
+        return list(out[:found])

@@ -81,9 +81,11 @@ class NativeLane:
         self._slots: list[int] = []
         self._heads: list[_Head | None] = []
         self._sources: list[tuple[IPAddress, str] | None] = []
+        #: Per source number, what a contradiction depends on: (in own networks, gateway IP).
+        self._kinds: list[tuple[bool, bool]] = []
         self._destinations: list[str | None] = []
         self._ports: list[Any] = []
-        self._contradictions: dict[tuple[int, int], str | None] = {}
+        self._contradictions: dict[tuple[int, int, tuple[bool, bool]], str | None] = {}
         self._pending_invalid: Counter[tuple[int, ...]] = Counter()
         self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
         self._scratch = LogRecord()
@@ -140,7 +142,8 @@ class NativeLane:
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
         self.scanner.clear()
-        for values in (self._slots, self._heads, self._sources, self._destinations, self._ports):
+        lists = (self._slots, self._heads, self._sources, self._kinds, self._destinations)
+        for values in (*lists, self._ports):
             values.clear()
         self._contradictions.clear()
 
@@ -189,12 +192,21 @@ class NativeLane:
         start = len(self._sources)
         if scanner.count_values(native.T_SRC) > start:
             status, family, inside = array("b"), array("b"), array("b")
+            gateways = segment.gateway_ips
             for text in scanner.values(native.T_SRC, start):
                 value = engine.address(text)
                 self._sources.append(value)
-                status.append(_REJECT if value is None else _OK)
-                family.append(0 if value is None else value[0].version)
-                inside.append(value is not None and segment.contains(value[0]))
+                if value is None:
+                    self._kinds.append((False, False))
+                    status.append(_REJECT)
+                    family.append(0)
+                    inside.append(0)
+                    continue
+                kind = (segment.contains(value[0]), value[0] in gateways)
+                self._kinds.append(kind)
+                status.append(_OK)
+                family.append(value[0].version)
+                inside.append(kind[0])
             scanner.set(native.T_SRC, start, status, x=family, y=inside)
         start = len(self._destinations)
         if scanner.count_values(native.T_DST) > start:
@@ -273,7 +285,7 @@ class NativeLane:
         sources = summary.sources
         heads, addresses = self._heads, self._sources
         table = scanner.take(native.M_TTL, 32)
-        contradictions = self._contradictions
+        contradictions, kinds = self._contradictions, self._kinds
         last = -1
         stats: Any = None
         for a, b, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
@@ -294,7 +306,8 @@ class NativeLane:
                 macs[mac] = macs.get(mac, 0) + count
             prefix = head.prefix  # type: ignore[union-attr]
             prefixes[prefix] = prefixes.get(prefix, 0) + count
-            key = (a, b)
+            # what decides: the head, origin and hops, and the source's kind (not its address)
+            key = (a & _LOW, b, kinds[number])
             if key in contradictions:
                 contradiction = contradictions[key]
             else:
