@@ -209,7 +209,13 @@ static int map_add(map_t *m, uint64_t a, uint64_t b, uint64_t n) {
 }
 
 static void map_clear(map_t *m) {
-    if (m->e && m->len) memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
+    if (m->e && m->mask >= (1u << 16)) { /* large: give the memory back */
+        free(m->e);
+        m->e = NULL;
+        m->mask = 0;
+    } else if (m->e && m->len) {
+        memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
+    }
     m->len = 0;
 }
 
@@ -810,6 +816,11 @@ int64_t nfs_take_activity(void *sp, uint64_t *keys, uint64_t *runs) {
     }
     free(at);
     s->nact = 0;
+    if (s->actcap > (1u << 16)) { /* give the memory back */
+        free(s->act);
+        s->act = NULL;
+        s->actcap = 0;
+    }
     return nruns;
 }
 

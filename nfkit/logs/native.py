@@ -33,6 +33,7 @@ __all__ = [
     "Windows",
     "available",
     "library_path",
+    "release_memory",
     "sort_unique",
 ]
 
@@ -97,6 +98,17 @@ def available() -> bool:
 
 def _address(buffer: array[Any]) -> int:
     return buffer.buffer_info()[0]
+
+
+def release_memory() -> None:
+    """Hand memory freed by the scanners back to the system (glibc keeps freed blocks of
+    threads' heaps otherwise); nothing where that call does not exist."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def sort_unique(keys: array[int]) -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from nfkit.logs import attribution as attr
 from nfkit.logs import native
 from nfkit.logs.aggregate import DROP, UNKNOWN_VERDICT
-from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
+from nfkit.logs.counters import EVIDENCE, FLOWS, Finding, SourceStats
 from nfkit.logs.record import IPAddress, LogRecord
 
 if TYPE_CHECKING:
@@ -80,13 +80,17 @@ class NativeLane:
         # per value number, what Python made of it
         self._slots: list[int] = []
         self._heads: list[_Head | None] = []
-        self._sources: list[tuple[IPAddress, str] | None] = []
+        #: Per source number: its text as the summary writes it ("" if it is no address), and
+        #: its address object when the segment needs one to decide (else None).
+        self._sources: list[str] = []
+        self._addresses: list[IPAddress | None] = []
         #: Per source number, what a contradiction depends on: (in own networks, gateway IP).
         self._kinds: list[tuple[bool, bool]] = []
         self._destinations: list[str | None] = []
         self._ports: list[Any] = []
         self._contradictions: dict[tuple[int, int, tuple[bool, bool]], str | None] = {}
-        self._pending_invalid: Counter[tuple[int, ...]] = Counter()
+        #: INVALID drops and their ACKs counted since the last flush (flows capped as they go).
+        self._invalid, self._acks = Finding(), Finding()
         self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
         self._scratch = LogRecord()
 
@@ -142,8 +146,8 @@ class NativeLane:
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
         self.scanner.clear()
-        lists = (self._slots, self._heads, self._sources, self._kinds, self._destinations)
-        for values in (*lists, self._ports):
+        lists = (self._slots, self._heads, self._sources, self._addresses, self._kinds)
+        for values in (*lists, self._destinations, self._ports):
             values.clear()
         self._contradictions.clear()
 
@@ -193,19 +197,25 @@ class NativeLane:
         if scanner.count_values(native.T_SRC) > start:
             status, family, inside = array("b"), array("b"), array("b")
             gateways = segment.gateway_ips
+            # with no networks and no gateway IPs, no decision looks at the source address
+            keep = bool(segment.networks or gateways)
             for text in scanner.values(native.T_SRC, start):
                 value = engine.address(text)
-                self._sources.append(value)
                 if value is None:
+                    self._sources.append("")
+                    self._addresses.append(None)
                     self._kinds.append((False, False))
                     status.append(_REJECT)
                     family.append(0)
                     inside.append(0)
                     continue
-                kind = (segment.contains(value[0]), value[0] in gateways)
+                address = value[0]
+                kind = (segment.contains(address), address in gateways)
+                self._sources.append(value[1])
+                self._addresses.append(address if keep else None)
                 self._kinds.append(kind)
                 status.append(_OK)
-                family.append(value[0].version)
+                family.append(address.version)
                 inside.append(kind[0])
             scanner.set(native.T_SRC, start, status, x=family, y=inside)
         start = len(self._destinations)
@@ -237,10 +247,27 @@ class NativeLane:
 
     # -- INVALID drops -----------------------------------------------------------------------------
     def _findings(self, block: bytes, ints: array[int], times: array[float]) -> None:
-        """Count INVALID drops by (head, source, destination, ports, flags); keep the earliest."""
-        self._pending_invalid.update(
-            zip(*(ints[i::8] for i in range(6)), strict=True)
-        )
+        """Count INVALID drops (and the ACKs among them) and their flows; keep the earliest."""
+        heads, sources, destinations = self._heads, self._sources, self._destinations
+        invalid, acks = self._invalid, self._acks
+        invalid.packets += len(times)
+        for head, count in Counter(ints[0::8]).items():
+            prefix = heads[head].prefix  # type: ignore[union-attr]
+            invalid.by_prefix[prefix] = invalid.by_prefix.get(prefix, 0) + count
+        flows, ack_flows, ack_prefixes = invalid.flows, acks.flows, acks.by_prefix
+        for head, src, dst, spt, dpt, flags in zip(*(ints[i::8] for i in range(6)), strict=True):
+            if dpt == _NO_PORT:
+                continue  # not TCP: no flow
+            flow = f"{sources[src]}:{spt}>{destinations[dst]}:{dpt}"
+            flows.add(flow)
+            if flags & 1 and not flags & 2:
+                acks.packets += 1
+                prefix = heads[head].prefix
+                ack_prefixes[prefix] = ack_prefixes.get(prefix, 0) + 1
+                ack_flows.add(flow)
+        for finding in (invalid, acks):
+            if len(finding.flows) > 2 * FLOWS:
+                finding.cap_flows()
         stamps = [0.0 if math.isnan(t) else t for t in times]
         evidence = self._evidence
         if all(len(e) >= EVIDENCE for e in evidence) and min(stamps) > max(
@@ -261,13 +288,13 @@ class NativeLane:
         """ICMP "fragmentation needed" / "packet too big": never an attack; dropped, a hazard
         (what :meth:`Summary.add` does with them)."""
         summary = self.engine.summary
-        heads, addresses, destinations = self._heads, self._sources, self._destinations
+        heads, sources, destinations = self._heads, self._sources, self._destinations
         finding = summary.pmtud
         for row, time in enumerate(times):
             head = heads[ints[8 * row]]
             if head.verdict in _HAZARD:  # type: ignore[union-attr]
                 offset, length = ints[8 * row + 6 : 8 * row + 8]
-                src = addresses[ints[8 * row + 1]][1]  # type: ignore[index]
+                src = sources[ints[8 * row + 1]]
                 finding.add(
                     head.prefix,  # type: ignore[union-attr]
                     None if math.isnan(time) else time,
@@ -283,7 +310,7 @@ class NativeLane:
         scanner = self.scanner
         summary = self.engine.summary
         sources = summary.sources
-        heads, addresses = self._heads, self._sources
+        heads, names, addresses = self._heads, self._sources, self._addresses
         table = scanner.take(native.M_TTL, 32)
         contradictions, kinds = self._contradictions, self._kinds
         last = -1
@@ -293,7 +320,7 @@ class NativeLane:
             number = a >> 32
             if number != last:
                 last = number
-                src = addresses[number][1]  # type: ignore[index]
+                src = names[number]
                 stats = sources.get(src)
                 if stats is None:
                     stats = sources[src] = SourceStats(error=summary.floor)
@@ -313,7 +340,7 @@ class NativeLane:
             else:
                 contradiction = contradictions[key] = self._contradiction(
                     head,  # type: ignore[arg-type]
-                    addresses[number][0],  # type: ignore[index]
+                    addresses[number],
                     _HOP_TTLS[b & _LOW],
                 )
             if contradiction is not None:
@@ -322,7 +349,7 @@ class NativeLane:
                 )
         ids, lows, highs = scanner.take_times()
         for number, early, late in zip(ids, lows, highs, strict=True):
-            stats = sources[addresses[number][1]]  # type: ignore[index]
+            stats = sources[names[number]]
             if stats.first is None or early < stats.first:
                 stats.first = early
             if stats.last is None or late > stats.last:
@@ -332,7 +359,7 @@ class NativeLane:
         self._flush_findings()
         summary.bound()
 
-    def _contradiction(self, head: _Head, address: IPAddress, ttl: int) -> str | None:
+    def _contradiction(self, head: _Head, address: IPAddress | None, ttl: int) -> str | None:
         scratch = self._scratch
         scratch.in_iface = head.in_iface
         scratch.out_iface = head.out_iface
@@ -375,7 +402,7 @@ class NativeLane:
             if verdicts is None:
                 verdicts = by_port[portkey] = {}
             verdicts[verdict] = verdicts.get(verdict, 0) + count
-        sources, addresses = summary.sources, self._sources
+        sources, names = summary.sources, self._sources
         protos = [port.proto for port in ports]
         portkeys = [port.portkey if port.has_port else None for port in ports]
         table = scanner.take(native.M_PORTS, 0)
@@ -384,7 +411,7 @@ class NativeLane:
         for number, port_number, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
             if number != last:
                 last = number
-                stats = sources[addresses[number][1]]  # type: ignore[index]
+                stats = sources[names[number]]
                 source_protos, source_ports = stats.protos, stats.ports
             proto = protos[port_number]
             source_protos[proto] = source_protos.get(proto, 0) + count
@@ -394,29 +421,15 @@ class NativeLane:
 
     def _flush_activity(self) -> None:
         keys, runs = self.scanner.take_activity()
-        activity, addresses = self.engine.summary.activity, self._sources
+        activity, names = self.engine.summary.activity, self._sources
         for number, start, end in zip(runs[0::3], runs[1::3], runs[2::3], strict=True):
-            activity.extend(addresses[number][1], keys[start:end])  # type: ignore[index]
+            activity.extend(names[number], keys[start:end])
 
     def _flush_findings(self) -> None:
-        invalid, acks = Finding(), Finding()
+        invalid, acks = self._invalid, self._acks
         invalid.evidence, acks.evidence = self._evidence
         self._evidence = ([], [])
-        heads, addresses, destinations = self._heads, self._sources, self._destinations
-        for (head, src, dst, spt, dpt, flags), count in self._pending_invalid.items():
-            prefix = heads[head].prefix  # type: ignore[union-attr]
-            targets = [invalid]
-            flow = None
-            if dpt != _NO_PORT:
-                flow = f"{addresses[src][1]}:{spt}>{destinations[dst]}:{dpt}"  # type: ignore[index]
-                if flags & 1 and not flags & 2:
-                    targets.append(acks)
-            for finding in targets:
-                finding.packets += count
-                finding.by_prefix[prefix] = finding.by_prefix.get(prefix, 0) + count
-                if flow is not None:
-                    finding.flows.add(flow)
-        self._pending_invalid = Counter()
+        self._invalid, self._acks = Finding(), Finding()
         summary = self.engine.summary
         summary.invalid.merge(invalid)
         summary.invalid_acks.merge(acks)

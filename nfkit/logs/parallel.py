@@ -212,7 +212,7 @@ def _run_threads(
                     with lock:
                         done(len(chunk))
                 lane.finish()
-                lane.forget()
+                lane.scanner.close()  # its tables are in the summary now
         except BaseException as exc:  # handed to the caller's thread
             with lock:
                 errors.append(exc)
@@ -231,6 +231,7 @@ def _run_threads(
             gc.enable()
     if errors:
         raise errors[0]
+    native.release_memory()
     return engine.summary
 
 
