@@ -913,6 +913,43 @@ static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, t
     return 0;
 }
 
+/* Many sources at once: ``keys[i]`` holds ``lens[i]`` keys of source i. Writes (source index,
+ * kind, number, count, start) per found window into ``out`` (``cap`` numbers); returns how
+ * many were found, or minus the numbers needed when ``cap`` is too small (-1 when memory runs
+ * out: then call again with the same arguments and a smaller batch). */
+int64_t nfs_windows(const uint64_t *keys, int64_t n, const int64_t *slots, const uint8_t *is_port,
+                    int64_t span, int64_t vmin, int64_t hmin, int64_t *out);
+
+int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64_t sources,
+                         const int64_t *slots, const uint8_t *is_port, int64_t span, int64_t vmin,
+                         int64_t hmin, int64_t *out, int64_t cap) {
+    int64_t most = 0, found = 0;
+    for (int64_t i = 0; i < sources; i++)
+        if (lens[i] > most) most = lens[i];
+    int64_t *one = malloc((size_t)(8 * (most ? most : 1)) * sizeof *one);
+    if (!one) return -1;
+    int64_t need = 0;
+    for (int64_t i = 0; i < sources; i++) {
+        /* a window holds at most n (destination, port) pairs: no count can reach the levels */
+        if (lens[i] < vmin && lens[i] < hmin) continue;
+        int64_t k = nfs_windows(keys[i], lens[i], slots, is_port, span, vmin, hmin, one);
+        if (k < 0) {
+            free(one);
+            return -1;
+        }
+        for (int64_t j = 0; j < k; j++) {
+            if (5 * (found + 1) <= cap) {
+                out[5 * found] = i;
+                memcpy(out + 5 * found + 1, one + 4 * j, 4 * sizeof *out);
+            }
+            found++;
+        }
+    }
+    need = 5 * found;
+    free(one);
+    return need > cap ? -need : found;
+}
+
 /* For one source's distinct activity ``keys``: per destination, the most distinct ports (of
  * port protocols, ``is_port``) inside one window of ``span`` slots, and per port the most
  * destinations, with the first window start (a slot with activity) that has it. Windows are
