@@ -112,6 +112,20 @@ static int strtab_rehash(strtab_t *t, size_t size) {
     return 0;
 }
 
+/* The number of the string p[0:n], or NONE if the table does not hold it. */
+static uint32_t strtab_find(const strtab_t *t, const char *p, size_t n) {
+    if (!t->slots) return NONE;
+    uint64_t h = hash_bytes(p, n);
+    uint64_t tag = h & 0xffffffff00000000ull;
+    for (size_t j = h & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+        uint64_t s = t->slots[j];
+        if ((s & 0xffffffff00000000ull) != tag) continue;
+        size_t i = (uint32_t)s - 1;
+        if (t->lens[i] == n && !memcmp(t->arena + t->offs[i], p, n)) return (uint32_t)i;
+    }
+    return NONE;
+}
+
 /* The number of the string p[0:n], added if new; NONE when memory runs out. */
 static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
     if (!t->slots && strtab_rehash(t, 1024)) return NONE;
@@ -163,15 +177,20 @@ static void strtab_clear(strtab_t *t) {
     if (t->slots) memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
 }
 
-/* ---- integer-keyed counters: (a, b) -> n ---------------------------------------------- */
+/* ---- integer-keyed counters: key -> n (n > 0; 0 marks an empty slot) ---------------------- */
 typedef struct {
-    uint64_t a, b, n;
+    uint64_t k, n;
 } ent_t;
 
 typedef struct {
     ent_t *e;
     size_t mask, len;
 } map_t;
+
+static inline size_t slot_of(uint64_t k, size_t mask) {
+    uint64_t h = k * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
 
 static int map_resize(map_t *m, size_t size) {
     ent_t *e = calloc(size, sizeof *e);
@@ -180,7 +199,7 @@ static int map_resize(map_t *m, size_t size) {
     if (m->e) {
         for (size_t i = 0; i <= m->mask; i++) {
             if (!m->e[i].n) continue;
-            size_t j = hash_pair(m->e[i].a, m->e[i].b) & mask;
+            size_t j = slot_of(m->e[i].k, mask);
             while (e[j].n) j = (j + 1) & mask;
             e[j] = m->e[i];
         }
@@ -191,21 +210,27 @@ static int map_resize(map_t *m, size_t size) {
     return 0;
 }
 
-static int map_add(map_t *m, uint64_t a, uint64_t b, uint64_t n) {
+static int map_add(map_t *m, uint64_t k, uint64_t n) {
     if (!m->e && map_resize(m, 1024)) return -1;
-    if (2 * (m->len + 1) > m->mask + 1 && map_resize(m, 2 * (m->mask + 1))) return -1;
-    size_t j = hash_pair(a, b) & m->mask;
+    if (10 * (m->len + 1) > 7 * (m->mask + 1) && map_resize(m, 2 * (m->mask + 1))) return -1;
+    size_t j = slot_of(k, m->mask);
     for (; m->e[j].n; j = (j + 1) & m->mask) {
-        if (m->e[j].a == a && m->e[j].b == b) {
+        if (m->e[j].k == k) {
             m->e[j].n += n;
             return 0;
         }
     }
-    m->e[j].a = a;
-    m->e[j].b = b;
+    m->e[j].k = k;
     m->e[j].n = n;
     m->len++;
     return 0;
+}
+
+static ent_t *map_find(const map_t *m, uint64_t k) {
+    if (!m->e) return NULL;
+    for (size_t j = slot_of(k, m->mask); m->e[j].n; j = (j + 1) & m->mask)
+        if (m->e[j].k == k) return &m->e[j];
+    return NULL;
 }
 
 static void map_clear(map_t *m) {
@@ -218,6 +243,23 @@ static void map_clear(map_t *m) {
     }
     m->len = 0;
 }
+
+/* Counter keys: value numbers are below 2**20 (ID_BITS), the scanner's Python side empties
+ * the value tables long before (nativepath._VALUE_LIMIT); a line that would need a larger
+ * number is left to the full parser. */
+#define ID_BITS 20
+#define ID_LIMIT (1u << ID_BITS)
+/* ttl: source, head, hop class (2 bits), origin (3 bits) */
+#define TTL_KEY(src, head, hops, origin) \
+    ((uint64_t)(src) << 25 | (uint64_t)(head) << 5 | (uint64_t)(hops) << 3 | (uint64_t)(origin))
+/* timeline: slot number (20 bits), head, origin */
+#define TIMELINE_KEY(slot, head, origin) \
+    ((uint64_t)(slot) << 23 | (uint64_t)(head) << 3 | (uint64_t)(origin))
+/* classes: head, origin, port */
+#define CLASS_KEY(head, origin, port) \
+    ((uint64_t)(head) << 23 | (uint64_t)(origin) << 20 | (uint64_t)(port))
+/* ports: source, port */
+#define PORT_KEY(src, port) ((uint64_t)(src) << 20 | (uint64_t)(port))
 
 /* ---- rows of one block ---------------------------------------------------------------- */
 typedef struct {
@@ -243,23 +285,39 @@ typedef struct {
     size_t nfallback, fallcap;
     invalid_t *invalid, *pmtud;
     size_t ninvalid, invcap, npmtud, pmtudcap;
-    /* activity: (source, key) pairs, de-duplicated when taken */
+    /* activity: the source and key of each counted row, de-duplicated when taken */
+    uint32_t *act_src;
     uint64_t *act;
-    size_t nact, actcap;
+    size_t nact, actcap, actsrccap;
     /* per source id: first and last time since the last nfs_take_times */
     double *lo, *hi;
     size_t timecap, timelen;
     uint32_t *touched;
     size_t ntouched, touchcap;
+    /* classic syslog headers: the time of second 00 per minute ("Nov 25 04:17:?? host"), the
+     * activity bits per slot, the slot length and the "since" cutoff (NaN: none) */
+    strtab_t minutes;
+    map_t slot_bits;
+    int64_t slot_seconds;
+    double cutoff;
 } scanner_t;
 
-void *nfs_new(void) { return calloc(1, sizeof(scanner_t)); }
+void *nfs_new(int64_t slot_seconds, double cutoff) {
+    scanner_t *s = calloc(1, sizeof(scanner_t));
+    if (s) {
+        s->slot_seconds = slot_seconds > 0 ? slot_seconds : 1;
+        s->cutoff = cutoff;
+    }
+    return s;
+}
 
 void nfs_free(void *p) {
     scanner_t *s = p;
     if (!s) return;
     for (int i = 0; i < N_STRTABS; i++) strtab_free(&s->tabs[i]);
     for (int i = 0; i < N_MAPS; i++) free(s->maps[i].e);
+    strtab_free(&s->minutes);
+    free(s->slot_bits.e);
     free(s->rows);
     free(s->fallback);
     free(s->invalid);
@@ -268,6 +326,7 @@ void nfs_free(void *p) {
     free(s->hi);
     free(s->touched);
     free(s->act);
+    free(s->act_src);
     free(s);
 }
 
@@ -568,11 +627,90 @@ int64_t nfs_scan(void *sp, const char *block, int64_t size) {
                     r->id[0] = NONE;
                     return -1;
                 }
+                if (r->id[t] >= ID_LIMIT) { /* too many values at once: the full parser */
+                    r->id[0] = NONE;
+                    break;
+                }
             }
         }
         p = e + 1;
     }
     return (int64_t)s->nrows;
+}
+
+/* The minute of a classic syslog header ("Nov 25 04:17:23 host" -> "Nov 25 04:17:?? host")
+ * into ``key`` (at least n bytes) and its second; -1 if it is not one. */
+static int minute_of(const char *h, size_t n, char *key) {
+    if (n < 17 || n > 512 || h[0] < 'A' || h[0] > 'Z' || h[15] != ' ' || !ISDIG(h[13]) ||
+        !ISDIG(h[14]))
+        return -1;
+    int second = (h[13] - '0') * 10 + (h[14] - '0');
+    if (second > 59) return -1;
+    memcpy(key, h, n);
+    key[13] = key[14] = '?';
+    return second;
+}
+
+/* Headers ``from`` on not yet read: those of a minute and slot Python has told (nfs_minutes,
+ * nfs_slots) get their time, status and slot bits here. */
+void nfs_derive(void *sp, int64_t from) {
+    scanner_t *s = sp;
+    strtab_t *t = &s->tabs[T_HEADER];
+    char key[512];
+    for (size_t i = (size_t)from; i < t->n; i++) {
+        if (t->status[i] != ST_NEW) continue;
+        int second = minute_of(t->arena + t->offs[i], t->lens[i], key);
+        if (second < 0) continue;
+        uint32_t m = strtab_find(&s->minutes, key, t->lens[i]);
+        if (m == NONE) continue;
+        double time = s->minutes.d[m] + second;
+        ent_t *e = map_find(&s->slot_bits, (uint64_t)(int64_t)floor(time / s->slot_seconds));
+        if (!e) continue;
+        int skip = !isnan(s->cutoff) && time < s->cutoff;
+        t->status[i] = skip ? ST_SKIP : ST_OK;
+        t->d[i] = time;
+        t->bits[i] = skip ? 0 : e->n - 1;
+    }
+}
+
+/* Python read these headers: ``n`` minute keys, each ended by a newline in ``keys`` (``size``
+ * bytes), and the time of their second 00. Returns -1 when memory runs out, -2 on bad keys. */
+int nfs_minutes(void *sp, const char *keys, int64_t size, int64_t n, const double *bases) {
+    scanner_t *s = sp;
+    const char *p = keys, *end = keys + size;
+    for (int64_t i = 0; i < n; i++) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e) return -2;
+        uint32_t m = strtab_id(&s->minutes, p, (size_t)(e - p));
+        if (m == NONE) return -1;
+        s->minutes.d[m] = bases[i];
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* The activity bits of ``n`` slots. Returns -1 when memory runs out. */
+int nfs_slots(void *sp, const int64_t *slots, const uint64_t *bits, int64_t n) {
+    scanner_t *s = sp;
+    for (int64_t i = 0; i < n; i++) {
+        ent_t *e = map_find(&s->slot_bits, (uint64_t)slots[i]);
+        if (e) e->n = bits[i] + 1;
+        else if (map_add(&s->slot_bits, (uint64_t)slots[i], bits[i] + 1)) return -1;
+    }
+    return 0;
+}
+
+/* What the values ``from`` .. ``from + n - 1`` of table ``t`` are set to (NULL: not wanted). */
+void nfs_get(void *sp, int t, int64_t from, int64_t n, int8_t *status, uint64_t *bits,
+             double *d) {
+    scanner_t *s = sp;
+    strtab_t *tab = &s->tabs[t];
+    for (int64_t i = 0; i < n; i++) {
+        size_t j = (size_t)(from + i);
+        if (status) status[i] = tab->status[j];
+        if (bits) bits[i] = tab->bits[j];
+        if (d) d[i] = tab->d[j];
+    }
 }
 
 /* How many distinct values table ``t`` holds. */
@@ -659,7 +797,7 @@ int nfs_count(void *sp, int64_t *out) {
         /* only the hops a TTL means matter: 0 (64, 128, 255), some (other <= 255), unknown */
         double t = hd->d[h];
         if (r->kind) { /* PMTUD: counted in the timeline and as a finding, not per source */
-            if (map_add(&s->maps[M_TIMELINE], hd->bits[h], ((uint64_t)x << 8) | o, 1) ||
+            if (map_add(&s->maps[M_TIMELINE], TIMELINE_KEY(hd->bits[h] >> 44, x, o), 1) ||
                 grow((void **)&s->pmtud, &s->pmtudcap, s->npmtud + 1, sizeof *s->pmtud))
                 return -1;
             invalid_t *v = &s->pmtud[s->npmtud++];
@@ -674,15 +812,17 @@ int nfs_count(void *sp, int64_t *out) {
         }
         uint32_t ttl = r->ttl & 0x7fffffffu;
         uint64_t hops = ttl > 255 ? 2 : (ttl == 64 || ttl == 128 || ttl == 255) ? 0 : 1;
-        if (map_add(&s->maps[M_TTL], ((uint64_t)src << 32) | x, hops | (o << 32), 1) ||
-            map_add(&s->maps[M_TIMELINE], hd->bits[h], ((uint64_t)x << 8) | o, 1) ||
-            map_add(&s->maps[M_CLASSES], ((uint64_t)x << 8) | o, port, 1) ||
-            map_add(&s->maps[M_PORTS], src, port, 1))
+        if (map_add(&s->maps[M_TTL], TTL_KEY(src, x, hops, o), 1) ||
+            map_add(&s->maps[M_TIMELINE], TIMELINE_KEY(hd->bits[h] >> 44, x, o), 1) ||
+            map_add(&s->maps[M_CLASSES], CLASS_KEY(x, o, port), 1) ||
+            map_add(&s->maps[M_PORTS], PORT_KEY(src, port), 1))
             return -1;
         if (origin != O_LOCAL && !pt->x[port]) {
-            if (grow((void **)&s->act, &s->actcap, 2 * s->nact + 2, sizeof *s->act)) return -1;
-            s->act[2 * s->nact] = src;
-            s->act[2 * s->nact + 1] = hd->bits[h] | ds->bits[dst] | pt->bits[port];
+            if (grow((void **)&s->act, &s->actcap, s->nact + 1, sizeof *s->act) ||
+                grow((void **)&s->act_src, &s->actsrccap, s->nact + 1, sizeof *s->act_src))
+                return -1;
+            s->act_src[s->nact] = src;
+            s->act[s->nact] = hd->bits[h] | ds->bits[dst] | pt->bits[port];
             s->nact++;
         }
         if (!isnan(t)) {
@@ -755,8 +895,8 @@ void nfs_sizes(void *sp, int64_t *out) {
     out[N_STRTABS + M_ACTIVITY + 1] = (int64_t)s->ntouched;
 }
 
-/* Move counter table ``m`` out: (a, b, n) triples into ``out``; the table is emptied. With
- * ``shift`` >= 0 the triples come grouped by source, ``a >> shift`` being the source number. */
+/* Move counter table ``m`` out: (key, n) pairs into ``out``; the table is emptied. With
+ * ``shift`` >= 0 the pairs come grouped by source, ``key >> shift`` being the source number. */
 int64_t nfs_take(void *sp, int m, uint64_t *out, int shift) {
     scanner_t *s = sp;
     map_t *map = &s->maps[m];
@@ -767,15 +907,14 @@ int64_t nfs_take(void *sp, int m, uint64_t *out, int shift) {
         at = calloc(nsrc + 1, sizeof *at);
         if (!at) return -1;
         for (size_t i = 0; map->e && i <= map->mask; i++)
-            if (map->e[i].n) at[(map->e[i].a >> shift) + 1]++;
+            if (map->e[i].n) at[(map->e[i].k >> shift) + 1]++;
         for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
     }
     for (size_t i = 0; map->e && i <= map->mask; i++) {
         if (!map->e[i].n) continue;
-        size_t j = at ? at[map->e[i].a >> shift]++ : (size_t)k;
-        out[3 * j] = map->e[i].a;
-        out[3 * j + 1] = map->e[i].b;
-        out[3 * j + 2] = map->e[i].n;
+        size_t j = at ? at[map->e[i].k >> shift]++ : (size_t)k;
+        out[2 * j] = map->e[i].k;
+        out[2 * j + 1] = map->e[i].n;
         k++;
     }
     free(at);
@@ -795,9 +934,9 @@ int64_t nfs_take_activity(void *sp, uint64_t *keys, uint64_t *runs) {
     size_t nsrc = s->tabs[T_SRC].n, n = s->nact;
     size_t *at = calloc(nsrc + 1, sizeof *at);
     if (!at) return -1;
-    for (size_t i = 0; i < n; i++) at[s->act[2 * i] + 1]++;
+    for (size_t i = 0; i < n; i++) at[s->act_src[i] + 1]++;
     for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
-    for (size_t i = 0; i < n; i++) keys[at[s->act[2 * i]]++] = s->act[2 * i + 1];
+    for (size_t i = 0; i < n; i++) keys[at[s->act_src[i]]++] = s->act[i];
     /* at[i] is now the end of source i's keys */
     int64_t nruns = 0;
     size_t out = 0, begin = 0;
@@ -818,8 +957,10 @@ int64_t nfs_take_activity(void *sp, uint64_t *keys, uint64_t *runs) {
     s->nact = 0;
     if (s->actcap > (1u << 16)) { /* give the memory back */
         free(s->act);
+        free(s->act_src);
         s->act = NULL;
-        s->actcap = 0;
+        s->act_src = NULL;
+        s->actcap = s->actsrccap = 0;
     }
     return nruns;
 }
@@ -844,6 +985,8 @@ void nfs_clear(void *sp) {
     scanner_t *s = sp;
     for (int i = 0; i < N_STRTABS; i++) strtab_clear(&s->tabs[i]);
     for (int i = 0; i < N_MAPS; i++) map_clear(&s->maps[i]);
+    strtab_clear(&s->minutes);
+    map_clear(&s->slot_bits);
     s->nact = 0;
     for (size_t i = 0; i < s->ntouched; i++) s->lo[s->touched[i]] = s->hi[s->touched[i]] = NAN;
     s->ntouched = 0;
@@ -1091,4 +1234,28 @@ int64_t nfs_sort_unique(uint64_t *keys, int64_t n) {
     for (int64_t i = 1; i < n; i++)
         if (keys[i] != keys[k - 1]) keys[k++] = keys[i];
     return k;
+}
+
+/* The values ``from`` on of table ``t`` that are IPv4 addresses written the one way Python's
+ * ipaddress writes them (four decimal parts 0-255, no leading zeros): ``ok[i]`` 1 and the
+ * address in ``out[i]``; 0 for anything else (Python reads those itself). */
+void nfs_ipv4(void *sp, int t, int64_t from, uint32_t *out, int8_t *ok) {
+    scanner_t *s = sp;
+    strtab_t *tab = &s->tabs[t];
+    for (size_t i = (size_t)from; i < tab->n; i++) {
+        const char *p = tab->arena + tab->offs[i], *e = p + tab->lens[i];
+        uint32_t address = 0;
+        int part = 0, good = 1;
+        for (; part < 4 && good; part++) {
+            const char *q = p;
+            uint32_t v = 0;
+            while (p < e && ISDIG(*p) && p - q < 3) v = v * 10 + (uint32_t)(*p++ - '0');
+            if (p == q || v > 255 || (*q == '0' && p - q > 1)) good = 0;
+            address = address << 8 | v;
+            if (part < 3 && !(p < e && *p++ == '.')) good = 0;
+        }
+        good = good && p == e;
+        out[i - (size_t)from] = good ? address : 0;
+        ok[i - (size_t)from] = (int8_t)good;
+    }
 }

@@ -166,6 +166,8 @@ class BlockSummarizer:
         self.since = since
         self.reference = reference
         self._cutoff = since.timestamp() if since is not None else None
+        #: Lines dated before this (epoch seconds) are skipped; None: no cutoff.
+        self.cutoff = self._cutoff
         self.attributor = attr.Attributor(self.config.segment)
         #: Held by native lanes (:meth:`lane`) while they work on the summary.
         self.lock = threading.RLock()

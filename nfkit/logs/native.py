@@ -12,6 +12,7 @@ ranges run on different cores (:mod:`nfkit.logs.parallel`).
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 from array import array
 from pathlib import Path
@@ -46,7 +47,11 @@ M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_ACTIVITY = range(5)  # activity: pairs,
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
-    "nfs_new": (_P, []),
+    "nfs_new": (_P, [_I64, ctypes.c_double]),
+    "nfs_derive": (None, [_P, _I64]),
+    "nfs_minutes": (ctypes.c_int, [_P, ctypes.c_char_p, _I64, _I64, _P]),
+    "nfs_slots": (ctypes.c_int, [_P, _P, _P, _I64]),
+    "nfs_get": (None, [_P, ctypes.c_int, _I64, _I64, _P, _P, _P]),
     "nfs_free": (None, [_P]),
     "nfs_scan": (_I64, [_P, ctypes.c_char_p, _I64]),
     "nfs_count_values": (_I64, [_P, ctypes.c_int]),
@@ -60,6 +65,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_activity": (_I64, [_P, _P, _P]),
     "nfs_take_times": (_I64, [_P, _P, _P, _P]),
     "nfs_clear": (None, [_P]),
+    "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
     "nfs_sort_unique": (_I64, [_P, _I64]),
     "nfs_windows": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, _P]),
     "nfs_windows_many": (_I64, [_P, _P, _I64, _P, _P, _I64, _I64, _I64, _P, _I64]),
@@ -121,15 +127,19 @@ def sort_unique(keys: array[int]) -> None:
 
 
 class Scanner:
-    """One native scanner: its value tables and counters (not shared between threads)."""
+    """One native scanner: its value tables and counters (not shared between threads).
+
+    ``slot_seconds`` and ``cutoff`` (epoch seconds; lines before it are skipped, None for no
+    cutoff) let it date classic syslog headers of a minute Python has read (:meth:`derive`).
+    """
 
     __slots__ = ("_handle", "_lib")
 
-    def __init__(self) -> None:
+    def __init__(self, slot_seconds: int = 60, cutoff: float | None = None) -> None:
         if _LIB is None:
             raise RuntimeError("the native scanner is not available")
         self._lib = _LIB
-        handle = self._lib.nfs_new()
+        handle = self._lib.nfs_new(slot_seconds, math.nan if cutoff is None else cutoff)
         if not handle:
             raise MemoryError("native scanner")
         self._handle: int | None = handle
@@ -162,6 +172,47 @@ class Scanner:
         out = ctypes.create_string_buffer(need)
         self._lib.nfs_values(self._handle, table, start, out, need)
         return out.raw.split(b"\n")[:-1]
+
+    def ipv4(self, table: int, start: int) -> tuple[array[int], array[int]]:
+        """For the values ``start`` on of ``table``: the IPv4 address as a number, and 1 where
+        the value is one written as :mod:`ipaddress` writes it (else 0)."""
+        size = max(0, self.count_values(table) - start)
+        numbers, good = array("I", bytes(4 * size)), array("b", bytes(size))
+        if size:
+            self._lib.nfs_ipv4(self._handle, table, start, _address(numbers), _address(good))
+        return numbers, good
+
+    def minutes(self, keys: list[bytes], bases: array[float]) -> None:
+        """Minute keys of classic syslog headers (seconds as ``??``) and the time of their
+        second 00, for :meth:`derive`."""
+        text = b"\n".join(keys) + b"\n"
+        if keys and self._lib.nfs_minutes(
+            self._handle, text, len(text), len(keys), _address(bases)
+        ):
+            raise MemoryError("native scanner")
+
+    def slots(self, slots: array[int], bits: array[int]) -> None:
+        """The activity bits of slots (``array("q")``, ``array("Q")``), for :meth:`derive`."""
+        if len(slots) and self._lib.nfs_slots(
+            self._handle, _address(slots), _address(bits), len(slots)
+        ):
+            raise MemoryError("native scanner")
+
+    def derive(self, start: int) -> None:
+        """Date the headers ``start`` on that are of a known minute and slot."""
+        self._lib.nfs_derive(self._handle, start)
+
+    def get(self, table: int, start: int) -> tuple[array[int], array[int], array[float]]:
+        """Status, bits and time of the values ``start`` on of ``table``."""
+        size = max(0, self.count_values(table) - start)
+        status, bits, times = array("b", bytes(size)), array("Q", bytes(8 * size)), array("d")
+        times.frombytes(bytes(8 * size))
+        if size:
+            self._lib.nfs_get(
+                self._handle, table, start, size, _address(status), _address(bits),
+                _address(times),
+            )  # fmt: skip
+        return status, bits, times
 
     def set(
         self,
@@ -211,10 +262,10 @@ class Scanner:
         return out
 
     def take(self, table: int, shift: int = -1) -> array[int]:
-        """Empty counter ``table``: its (a, b, n) triples, flattened; grouped by source number
-        ``a >> shift`` when ``shift`` is given."""
+        """Empty counter ``table``: its (key, n) pairs, flattened; grouped by source number
+        ``key >> shift`` when ``shift`` is given (the key layouts are ``_scan.c``'s)."""
         size = self.sizes()[5 + table]
-        out = array("Q", bytes(24 * size))
+        out = array("Q", bytes(16 * size))
         if size and self._lib.nfs_take(self._handle, table, _address(out), shift) < 0:
             raise MemoryError("native scanner")
         return out

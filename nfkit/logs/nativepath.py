@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
+from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
 from nfkit.logs import attribution as attr
@@ -41,17 +42,27 @@ ORIGIN_CODES = (attr.UPSTREAM, attr.PEER, attr.LOCAL, attr.FORWARDED, attr.UNKNO
 _DEPENDS = 5
 _CODE = {origin: code for code, origin in enumerate(ORIGIN_CODES)}
 _OK, _REJECT, _SKIP = 1, 2, 3
-_LOW = 0xFFFFFFFF
+#: Blocks are cut to this size: the value tables are checked after each (see _VALUE_LIMIT).
+_BLOCK = 4 << 20
+#: Value numbers in the scanner's counter keys take 20 bits.
+_ID_MASK = (1 << 20) - 1
+#: The part of a TTL counter key below the source: head, hop class, origin.
+_HEAD_HOPS_ORIGIN = (1 << 25) - 1
+#: Where the slot number sits in an activity key (nfkit.logs.activity).
+_SLOT_SHIFT = 44
 _NO_PORT = 0xFFFFFFFF
+#: What a contradiction looks at of a source: (in the own networks, a gateway IP), shared.
+_KINDS = {(a, b): (a, b) for a in (False, True) for b in (False, True)}
+_OUTSIDE = _KINDS[False, False]
 #: Verdicts under which a dropped PMTUD error is a hazard (else it was let through).
 _HAZARD = (DROP, UNKNOWN_VERDICT)
 #: A TTL standing for each hop class the scanner counts by: 0 hops, some, unknown.
 _HOP_TTLS = (64, 63, 256)
 #: The counter tables are moved into the summary when one holds this many keys (each key
-#: costs Python work once per flush: the fewer flushes, the faster; ~50 bytes of C each).
-_TABLE_LIMIT = 1 << 20
-#: The activity keys are moved when there are this many (one per row: 16 bytes of C each).
-_ACTIVITY_LIMIT = 1 << 21
+#: costs Python work once per flush: the fewer flushes, the faster; 16-32 bytes of C each).
+_TABLE_LIMIT = 1 << 21
+#: The activity keys are moved when there are this many (one per row: 12 bytes of C each).
+_ACTIVITY_LIMIT = 1 << 22
 #: The value tables are emptied (after a flush) when one holds this many values.
 _VALUE_LIMIT = 1 << 17
 
@@ -75,10 +86,13 @@ class NativeLane:
 
     def __init__(self, engine: BlockSummarizer) -> None:
         self.engine = engine
-        self.scanner = native.Scanner()
+        config = engine.config
+        self.scanner = native.Scanner(config.slot_seconds, engine.cutoff)
         self._rest = b""
+        #: Headers read so far; minutes told to the scanner.
+        self._header_count = 0
+        self._minutes: set[bytes] = set()
         # per value number, what Python made of it
-        self._slots: list[int] = []
         self._heads: list[_Head | None] = []
         #: Per source number: its text as the summary writes it ("" if it is no address), and
         #: its address object when the segment needs one to decide (else None).
@@ -88,7 +102,7 @@ class NativeLane:
         self._kinds: list[tuple[bool, bool]] = []
         self._destinations: list[str | None] = []
         self._ports: list[Any] = []
-        self._contradictions: dict[tuple[int, int, tuple[bool, bool]], str | None] = {}
+        self._contradictions: dict[tuple[int, tuple[bool, bool]], str | None] = {}
         #: INVALID drops and their ACKs counted since the last flush (flows capped as they go).
         self._invalid, self._acks = Finding(), Finding()
         self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
@@ -114,6 +128,16 @@ class NativeLane:
 
     def feed_lines(self, block: bytes) -> None:
         """Add whole lines (``block`` ends with a newline)."""
+        if len(block) > _BLOCK:  # the scanner numbers at most 2**20 values between checks
+            start = 0
+            while start < len(block):
+                end = block.rfind(b"\n", start, start + _BLOCK) + 1 or block.find(b"\n", start) + 1
+                self._feed_block(block[start:end])
+                start = end
+            return
+        self._feed_block(block)
+
+    def _feed_block(self, block: bytes) -> None:
         scanner = self.scanner
         scanner.scan(block)
         engine = self.engine
@@ -146,9 +170,11 @@ class NativeLane:
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
         self.scanner.clear()
-        lists = (self._slots, self._heads, self._sources, self._addresses, self._kinds)
+        lists = (self._heads, self._sources, self._addresses, self._kinds)
         for values in (*lists, self._destinations, self._ports):
             values.clear()
+        self._header_count = 0
+        self._minutes.clear()
         self._contradictions.clear()
 
     # -- what values mean ------------------------------------------------------------------------
@@ -156,23 +182,7 @@ class NativeLane:
         """Read the values new since the last block and tell the scanner what they mean."""
         scanner, engine = self.scanner, self.engine
         activity = engine.summary.activity
-        start = len(self._slots)
-        if scanner.count_values(native.T_HEADER) > start:
-            status, bits, times = array("b"), array("Q"), array("d")
-            for header in scanner.values(native.T_HEADER, start):
-                info = engine.header_info(header)
-                if info is None:
-                    status.append(_REJECT)
-                    bits.append(0)
-                    times.append(math.nan)
-                    self._slots.append(0)
-                    continue
-                time, slot, skipped = info
-                status.append(_SKIP if skipped else _OK)
-                bits.append(0 if skipped else activity.slot_bits(slot))
-                times.append(math.nan if time is None else time)
-                self._slots.append(slot)
-            scanner.set(native.T_HEADER, start, status, bits=bits, times=times)
+        self._learn_headers()
         start = len(self._heads)
         if scanner.count_values(native.T_HEAD) > start:
             status, origins, invalid = array("b"), array("b"), array("b")
@@ -199,18 +209,29 @@ class NativeLane:
             gateways = segment.gateway_ips
             # with no networks and no gateway IPs, no decision looks at the source address
             keep = bool(segment.networks or gateways)
-            for text in scanner.values(native.T_SRC, start):
-                value = engine.address(text)
+            numbers, plain = scanner.ipv4(native.T_SRC, start)
+            for text, number, is_plain in zip(
+                scanner.values(native.T_SRC, start), numbers, plain, strict=True
+            ):
+                if is_plain and not keep:  # the text is the address as the summary writes it
+                    self._sources.append(text.decode("ascii"))
+                    self._addresses.append(None)
+                    self._kinds.append(_OUTSIDE)
+                    status.append(_OK)
+                    family.append(4)
+                    inside.append(0)
+                    continue
+                value = (IPv4Address(number), text.decode()) if is_plain else engine.address(text)
                 if value is None:
                     self._sources.append("")
                     self._addresses.append(None)
-                    self._kinds.append((False, False))
+                    self._kinds.append(_OUTSIDE)
                     status.append(_REJECT)
                     family.append(0)
                     inside.append(0)
                     continue
                 address = value[0]
-                kind = (segment.contains(address), address in gateways)
+                kind = _KINDS[segment.contains(address), address in gateways]
                 self._sources.append(value[1])
                 self._addresses.append(address if keep else None)
                 self._kinds.append(kind)
@@ -244,6 +265,58 @@ class NativeLane:
                 skip.append(port.portkey is None)
                 bits.append(0 if port.portkey is None else activity.port_bits(port.portkey))
             scanner.set(native.T_PORT, start, status, x=skip, bits=bits)
+
+    def _learn_headers(self) -> None:
+        """Date the new wrapper headers: the scanner does it for classic syslog headers of a
+        minute and slot it has been told (one header per minute is read here, by the full
+        parser); the others are read here."""
+        scanner, engine = self.scanner, self.engine
+        activity = engine.summary.activity
+        start, total = self._header_count, scanner.count_values(native.T_HEADER)
+        if total <= start:
+            return
+        headers = scanner.values(native.T_HEADER, start)
+        keys: list[bytes] = []
+        bases, slots, slot_bits = array("d"), array("q"), array("Q")
+        minutes = self._minutes
+        for header in headers:
+            if not _is_syslog(header):
+                continue
+            key = header[:13] + b"??" + header[15:]
+            if key in minutes:
+                continue
+            minutes.add(key)
+            second = int(header[13:15])
+            info = engine.header_info(header)
+            if second > 59 or info is None or info[0] is None:
+                continue
+            keys.append(key)
+            bases.append(info[0] - second)
+            if not info[2]:
+                slots.append(info[1])
+                slot_bits.append(activity.slot_bits(info[1]))
+        scanner.minutes(keys, bases)
+        scanner.slots(slots, slot_bits)
+        scanner.derive(start)
+        status, bits, times = scanner.get(native.T_HEADER, start)
+        del slots[:], slot_bits[:]
+        for i, header in enumerate(headers):
+            if status[i]:
+                continue  # dated by the scanner
+            info = engine.header_info(header)
+            if info is None:
+                status[i] = _REJECT
+                continue
+            time, slot, skipped = info
+            status[i] = _SKIP if skipped else _OK
+            if not skipped:
+                bits[i] = activity.slot_bits(slot)
+                slots.append(slot)
+                slot_bits.append(bits[i])
+            times[i] = math.nan if time is None else time
+        scanner.set(native.T_HEADER, start, status, bits=bits, times=times)
+        scanner.slots(slots, slot_bits)
+        self._header_count = total
 
     # -- INVALID drops -----------------------------------------------------------------------------
     def _findings(self, block: bytes, ints: array[int], times: array[float]) -> None:
@@ -311,13 +384,14 @@ class NativeLane:
         summary = self.engine.summary
         sources = summary.sources
         heads, names, addresses = self._heads, self._sources, self._addresses
-        table = scanner.take(native.M_TTL, 32)
+        table = scanner.take(native.M_TTL, 25)
         contradictions, kinds = self._contradictions, self._kinds
         last = -1
         stats: Any = None
-        for a, b, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
-            head = heads[a & _LOW]
-            number = a >> 32
+        # key: source << 25 | head << 5 | hop class << 3 | origin
+        for key, count in zip(table[0::2], table[1::2], strict=True):
+            head = heads[(key >> 5) & _ID_MASK]
+            number = key >> 25
             if number != last:
                 last = number
                 src = names[number]
@@ -326,22 +400,22 @@ class NativeLane:
                     stats = sources[src] = SourceStats(error=summary.floor)
                 origins, macs, prefixes = stats.origins, stats.macs, stats.prefixes
             stats.packets += count
-            origin = ORIGIN_CODES[b >> 32]
+            origin = ORIGIN_CODES[key & 7]
             origins[origin] = origins.get(origin, 0) + count
             mac = head.mac  # type: ignore[union-attr]
             if mac:
                 macs[mac] = macs.get(mac, 0) + count
             prefix = head.prefix  # type: ignore[union-attr]
             prefixes[prefix] = prefixes.get(prefix, 0) + count
-            # what decides: the head, origin and hops, and the source's kind (not its address)
-            key = (a & _LOW, b, kinds[number])
-            if key in contradictions:
-                contradiction = contradictions[key]
+            # what decides: the head, hops and origin, and the source's kind (not its address)
+            decides = (key & _HEAD_HOPS_ORIGIN, kinds[number])
+            if decides in contradictions:
+                contradiction = contradictions[decides]
             else:
-                contradiction = contradictions[key] = self._contradiction(
+                contradiction = contradictions[decides] = self._contradiction(
                     head,  # type: ignore[arg-type]
                     addresses[number],
-                    _HOP_TTLS[b & _LOW],
+                    _HOP_TTLS[(key >> 3) & 3],
                 )
             if contradiction is not None:
                 stats.contradictions[contradiction] = (
@@ -374,25 +448,27 @@ class NativeLane:
         timeline, by_origin, prefixes = summary.timeline, summary.by_origin, summary.prefixes
         table = scanner.take(native.M_TIMELINE)
         slot_of = summary.activity.slot_of
-        for bits, b, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
-            origin = ORIGIN_CODES[b & 0xFF]
-            prefix = heads[b >> 8].prefix  # type: ignore[union-attr]
+        # key: slot number << 23 | head << 3 | origin
+        for key, count in zip(table[0::2], table[1::2], strict=True):
+            origin = ORIGIN_CODES[key & 7]
+            prefix = heads[(key >> 3) & _ID_MASK].prefix  # type: ignore[union-attr]
             by_origin[origin] = by_origin.get(origin, 0) + count
             prefixes[prefix] = prefixes.get(prefix, 0) + count
-            slot = slot_of(bits)
+            slot = slot_of((key >> 23) << _SLOT_SHIFT)
             per_slot = timeline.get(slot)
             if per_slot is None:
                 per_slot = timeline[slot] = {}
             per_slot[origin] = per_slot.get(origin, 0) + count
         port_counts, origin_ports = summary.ports, summary.origin_ports
         table = scanner.take(native.M_CLASSES)
-        for a, number, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
-            port = ports[number]
+        # key: head << 23 | origin << 20 | port
+        for key, count in zip(table[0::2], table[1::2], strict=True):
+            port = ports[key & _ID_MASK]
             portkey = port.portkey
             if portkey is None:
                 continue
-            origin = ORIGIN_CODES[a & 0xFF]
-            verdict = heads[a >> 8].verdict  # type: ignore[union-attr]
+            origin = ORIGIN_CODES[(key >> 20) & 7]
+            verdict = heads[key >> 23].verdict  # type: ignore[union-attr]
             if port.has_port:
                 port_counts[portkey] = port_counts.get(portkey, 0) + count
             by_port = origin_ports.get(origin)
@@ -405,10 +481,12 @@ class NativeLane:
         sources, names = summary.sources, self._sources
         protos = [port.proto for port in ports]
         portkeys = [port.portkey if port.has_port else None for port in ports]
-        table = scanner.take(native.M_PORTS, 0)
+        table = scanner.take(native.M_PORTS, 20)
         last = -1
         stats: Any = None
-        for number, port_number, count in zip(table[0::3], table[1::3], table[2::3], strict=True):
+        # key: source << 20 | port
+        for key, count in zip(table[0::2], table[1::2], strict=True):
+            number, port_number = key >> 20, key & _ID_MASK
             if number != last:
                 last = number
                 stats = sources[names[number]]
@@ -433,6 +511,16 @@ class NativeLane:
         summary = self.engine.summary
         summary.invalid.merge(invalid)
         summary.invalid_acks.merge(acks)
+
+
+def _is_syslog(header: bytes) -> bool:
+    """A classic syslog header ("Nov 25 04:17:23 host") the scanner can date by its minute."""
+    return (
+        17 <= len(header) <= 512
+        and header[15:16] == b" "
+        and header[:1].isupper()
+        and header[13:15].isdigit()
+    )
 
 
 def _port_key(key: bytes) -> tuple[bytes, bytes, bytes, bytes]:
