@@ -1038,20 +1038,55 @@ static size_t imap_at(imap_t *m, uint64_t k) {
     return j;
 }
 
-static int cmp_triple(const void *x, const void *y) {
-    const triple_t *a = x, *b = y;
+
+typedef struct {
+    int64_t slot, start, end;
+} run_t;
+
+static int cmp_run(const void *x, const void *y) {
+    const run_t *a = x, *b = y;
     return a->slot < b->slot ? -1 : a->slot > b->slot;
 }
 
+/* The keys as (slot, destination, port), in time order. Sorted keys come in runs of one slot
+ * number; only the runs need ordering by the slot they stand for. */
 static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, triple_t **out) {
     triple_t *t = malloc((n ? (size_t)n : 1) * sizeof *t);
-    if (!t) return -1;
-    for (int64_t i = 0; i < n; i++) {
-        t[i].slot = slots[keys[i] >> K_SLOT_SHIFT];
-        t[i].dst = (uint32_t)((keys[i] >> K_DST_SHIFT) & K_DST_MASK);
-        t[i].port = (uint32_t)(keys[i] & K_PORT_MASK);
+    run_t *runs = malloc((n ? (size_t)n : 1) * sizeof *runs);
+    if (!t || !runs) {
+        free(t);
+        free(runs);
+        return -1;
     }
-    qsort(t, (size_t)n, sizeof *t, cmp_triple);
+    int64_t r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i == 0 || keys[i] >> K_SLOT_SHIFT != keys[i - 1] >> K_SLOT_SHIFT) {
+            if (r) runs[r - 1].end = i;
+            runs[r].slot = slots[keys[i] >> K_SLOT_SHIFT];
+            runs[r].start = i;
+            r++;
+        }
+    }
+    if (r) runs[r - 1].end = n;
+    if (r > 32) {
+        qsort(runs, (size_t)r, sizeof *runs, cmp_run);
+    } else {
+        for (int64_t i = 1; i < r; i++) {
+            run_t x = runs[i];
+            int64_t j = i;
+            for (; j > 0 && runs[j - 1].slot > x.slot; j--) runs[j] = runs[j - 1];
+            runs[j] = x;
+        }
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < r; i++) {
+        for (int64_t j = runs[i].start; j < runs[i].end; j++, k++) {
+            t[k].slot = runs[i].slot;
+            t[k].dst = (uint32_t)((keys[j] >> K_DST_SHIFT) & K_DST_MASK);
+            t[k].port = (uint32_t)(keys[j] & K_PORT_MASK);
+        }
+    }
+    free(runs);
     *out = t;
     return 0;
 }
@@ -1060,8 +1095,9 @@ static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, t
  * kind, number, count, start) per found window into ``out`` (``cap`` numbers); returns how
  * many were found, or minus the numbers needed when ``cap`` is too small (-1 when memory runs
  * out: then call again with the same arguments and a smaller batch). */
-int64_t nfs_windows(const uint64_t *keys, int64_t n, const int64_t *slots, const uint8_t *is_port,
-                    int64_t span, int64_t vmin, int64_t hmin, int64_t *out);
+static int64_t windows(const uint64_t *keys, int64_t n, const int64_t *slots,
+                       const uint8_t *is_port, int64_t span, int64_t vmin, int64_t hmin,
+                       int64_t *out);
 
 int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64_t sources,
                          const int64_t *slots, const uint8_t *is_port, int64_t span, int64_t vmin,
@@ -1072,12 +1108,46 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
     int64_t *one = malloc((size_t)(8 * (most ? most : 1)) * sizeof *one);
     if (!one) return -1;
     int64_t need = 0;
+    /* a set of numbers, emptied by moving to the next generation */
+    size_t size = 16;
+    while (size < 2 * (size_t)most) size *= 2;
+    uint64_t *set = malloc(size * sizeof *set);
+    uint32_t *stamp = calloc(size, sizeof *stamp);
+    if (!set || !stamp) {
+        free(one);
+        free(set);
+        free(stamp);
+        return -1;
+    }
+    uint32_t generation = 0;
     for (int64_t i = 0; i < sources; i++) {
         /* a window holds at most n (destination, port) pairs: no count can reach the levels */
         if (lens[i] < vmin && lens[i] < hmin) continue;
-        int64_t k = nfs_windows(keys[i], lens[i], slots, is_port, span, vmin, hmin, one);
+        /* nor more ports than the source touched, or hosts (the cheap bound of scans()) */
+        int64_t distinct[2] = {0, 0};
+        size_t mask = 16;
+        while (mask < 2 * (size_t)lens[i]) mask *= 2;
+        mask--;
+        for (int which = 0; which < 2; which++) {
+            generation++;
+            for (int64_t j = 0; j < lens[i]; j++) {
+                uint64_t v = which ? (keys[i][j] >> K_DST_SHIFT) & K_DST_MASK
+                                   : keys[i][j] & K_PORT_MASK;
+                size_t h = slot_of(v, mask);
+                while (stamp[h] == generation && set[h] != v) h = (h + 1) & mask;
+                if (stamp[h] != generation) {
+                    stamp[h] = generation;
+                    set[h] = v;
+                    distinct[which]++;
+                }
+            }
+        }
+        if (distinct[0] < vmin && distinct[1] < hmin) continue;
+        int64_t k = windows(keys[i], lens[i], slots, is_port, span, vmin, hmin, one);
         if (k < 0) {
             free(one);
+            free(set);
+            free(stamp);
             return -1;
         }
         for (int64_t j = 0; j < k; j++) {
@@ -1090,6 +1160,8 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
     }
     need = 5 * found;
     free(one);
+    free(set);
+    free(stamp);
     return need > cap ? -need : found;
 }
 
@@ -1101,12 +1173,30 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
  * memory runs out. ``out`` holds 4 * 2 * n numbers. */
 int64_t nfs_windows(const uint64_t *keys, int64_t n, const int64_t *slots, const uint8_t *is_port,
                     int64_t span, int64_t vmin, int64_t hmin, int64_t *out) {
+    return windows(keys, n, slots, is_port, span, vmin, hmin, out);
+}
+
+static int64_t windows(const uint64_t *keys, int64_t n, const int64_t *slots,
+                       const uint8_t *is_port, int64_t span, int64_t vmin, int64_t hmin,
+                       int64_t *out) {
     triple_t *t = NULL;
     imap_t pairs = {0}, hosts = {0}, ports = {0};
     uint32_t *grown_hosts = NULL, *grown_ports = NULL;
     int64_t found = -1;
-    if (load_triples(keys, n, slots, &t) || imap_init(&pairs, (size_t)n) ||
-        imap_init(&hosts, (size_t)n) || imap_init(&ports, (size_t)n))
+    if (load_triples(keys, n, slots, &t)) goto done;
+    { /* no window holds more pairs than the densest: below both levels, nothing to find */
+        int64_t densest = 0, low = 0;
+        for (int64_t high = 0; high < n; high++) {
+            while (t[high].slot >= t[low].slot + span) low++;
+            if (high - low + 1 > densest) densest = high - low + 1;
+        }
+        if (densest < vmin && densest < hmin) {
+            found = 0;
+            goto done;
+        }
+    }
+    if (imap_init(&pairs, (size_t)n) || imap_init(&hosts, (size_t)n) ||
+        imap_init(&ports, (size_t)n))
         goto done;
     grown_hosts = malloc((n ? (size_t)n : 1) * sizeof *grown_hosts);
     grown_ports = malloc((n ? (size_t)n : 1) * sizeof *grown_ports);
