@@ -42,11 +42,17 @@ class SourceStats:
     @property
     def origin(self) -> str:
         """The origin most of its packets had (ties broken by :data:`attribution.ORIGINS`)."""
-        if len(self.origins) == 1:
-            return next(iter(self.origins))
-        if not self.origins:
+        origins = self.origins
+        if len(origins) == 1:
+            return next(iter(origins))
+        if not origins:
             return attr.UNKNOWN
-        return max(attr.ORIGINS, key=lambda o: (self.origins.get(o, 0), -attr.ORIGINS.index(o)))
+        best, most = attr.UNKNOWN, -1
+        for origin in attr.ORIGINS:  # the first of the most frequent
+            count = origins.get(origin, 0)
+            if count > most:
+                best, most = origin, count
+        return best
 
     @property
     def mac(self) -> str | None:
