@@ -11,7 +11,9 @@ import base64
 import bisect
 import ipaddress
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nfkit.errors import SummaryError
-from nfkit.logs import findings
+from nfkit.logs import findings, native
 from nfkit.logs.activity import MAX_DESTINATIONS, MAX_PORTS, MAX_SLOTS, Activity
 from nfkit.logs.aggregate import Summary
 from nfkit.logs.findings import SummaryConfig, iso
@@ -431,9 +433,30 @@ def test_key_layout_fills_64_bits() -> None:
 
 
 # -- the scan search --------------------------------------------------------------------------
-def check_scans(items: list[Triple], window_seconds: int = 900) -> list[dict[str, Any]]:
-    summary = summary_of(items, window_seconds)
-    found = findings.scans(summary)
+#: The search runs in C when the native scanner is built, else in Python: both are checked.
+ENGINES = ("native", "pure")
+
+
+@contextmanager
+def engine(name: str) -> Iterator[None]:
+    """Run the block with the native library (skipped when it is not built) or without it."""
+    saved = native._LIB
+    if name == "native" and saved is None:
+        pytest.skip("the native scanner is not built")
+    if name == "pure":
+        native._LIB = None
+    try:
+        yield
+    finally:
+        native._LIB = saved
+
+
+def check_scans(
+    items: list[Triple], window_seconds: int = 900, engine_name: str = "native"
+) -> list[dict[str, Any]]:
+    with engine(engine_name):
+        summary = summary_of(items, window_seconds)
+        found = findings.scans(summary)
     assert as_tuples(found) == reference_scans(items, summary.config)
     for scan in found:
         assert scan["origin"] == "unknown"
@@ -443,18 +466,40 @@ def check_scans(items: list[Triple], window_seconds: int = 900) -> list[dict[str
     return found
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @FAST
-@given(triple_lists)
-def test_scans_match_the_reference(items: list[Triple]) -> None:
-    check_scans(items, 900)
+@given(items=triple_lists)
+def test_scans_match_the_reference(items: list[Triple], engine_name: str) -> None:
+    check_scans(items, 900, engine_name)
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
 @FAST
-@given(triple_lists, st.sampled_from([300, 600, 1200, 3600]))
+@given(items=triple_lists, window_seconds=st.sampled_from([300, 600, 1200, 3600]))
 def test_scans_match_the_reference_for_other_windows(
-    items: list[Triple], window_seconds: int
+    items: list[Triple], window_seconds: int, engine_name: str
 ) -> None:
-    check_scans(items, window_seconds)
+    check_scans(items, window_seconds, engine_name)
+
+
+def test_native_and_pure_scans_agree_on_a_big_store() -> None:
+    """Many sources, several hundred slots, scans of every level: C and Python agree."""
+    rng = random.Random(7)
+    items: list[Triple] = []
+    for number in range(400):
+        source = f"203.0.113.{number % 250}" if number < 250 else f"2001:db8::{number:x}"
+        for _ in range(rng.choice((1, 5, 40, 300))):
+            items.append(
+                (
+                    source,
+                    rng.randrange(600),
+                    rng.choice(DESTINATIONS),
+                    f"{rng.choice(('tcp', 'udp', 'icmp'))}/{rng.randrange(1, 400)}",
+                )
+            )
+    found = {name: check_scans(items, 3600, name) for name in ENGINES}
+    assert found["native"] == found["pure"]
+    assert {scan["level"] for scan in found["native"]} >= {1, 2}
 
 
 @FAST
