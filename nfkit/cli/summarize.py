@@ -138,7 +138,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_positive_int,
         default=None,
         metavar="N",
-        help="worker processes for whole-file runs (default: one per CPU; 1 = in this process)",
+        help=(
+            "cores for whole-file runs: threads with the native scanner, worker processes "
+            "without it (default: one per CPU; 1 = one thread)"
+        ),
     )
     parser.add_argument(
         "--max-sources",
