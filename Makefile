@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# command:debian-package pairs the real-kernel tests and `nfkit apply` need
-SYSTEM_TOOLS := nft:nftables iptables-restore:iptables ip:iproute2 ping:iputils-ping \
+# command:debian-package pairs: the C compiler for the native scanner, and what the
+# real-kernel tests and `nfkit apply` need
+SYSTEM_TOOLS := cc:gcc nft:nftables iptables-restore:iptables ip:iproute2 ping:iputils-ping \
                 ipset:ipset conntrack:conntrack dmesg:util-linux \
                 pg_ctlcluster:postgresql
 
@@ -35,7 +36,7 @@ demo: setup
 	$(BIN)/nfkit summarize examples/kern.log --config examples/segment.toml
 
 lint: setup
-	$(BIN)/ruff check nfkit tests benchmarks
+	$(BIN)/ruff check nfkit tests benchmarks hatch_build.py
 	$(BIN)/mypy
 
 pytest: setup
