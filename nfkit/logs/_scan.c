@@ -24,7 +24,7 @@
 #define NONE UINT32_MAX
 
 enum { T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT, N_STRTABS };
-enum { M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, N_MAPS, M_ACTIVITY = N_MAPS };
+enum { M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, N_MAPS, M_ACTIVITY = N_MAPS };
 /* status values written by Python */
 enum { ST_NEW = 0, ST_OK = 1, ST_REJECT = 2, ST_SKIP = 3 };
 /* origin codes (the order of nativepath.ORIGIN_CODES); head x == O_DEPENDS: by the source */
@@ -81,6 +81,8 @@ typedef struct {
     int8_t *status, *x, *y;
     uint64_t *bits;
     double *d;
+    /* set here: 1 for an IPv4 address written as Python writes it (source, destination) */
+    int8_t *plain;
 } strtab_t;
 
 static void strtab_free(strtab_t *t) {
@@ -94,6 +96,7 @@ static void strtab_free(strtab_t *t) {
     free(t->y);
     free(t->bits);
     free(t->d);
+    free(t->plain);
     memset(t, 0, sizeof *t);
 }
 
@@ -149,6 +152,7 @@ static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
         c = cap; if (grow((void **)&t->y, &c, t->n + 1, sizeof *t->y)) return NONE;
         c = cap; if (grow((void **)&t->bits, &c, t->n + 1, sizeof *t->bits)) return NONE;
         c = cap; if (grow((void **)&t->d, &c, t->n + 1, sizeof *t->d)) return NONE;
+        c = cap; if (grow((void **)&t->plain, &c, t->n + 1, sizeof *t->plain)) return NONE;
         t->cap = c;
     }
     if (grow((void **)&t->arena, &t->acap, t->alen + n + 1, 1)) return NONE;
@@ -167,6 +171,7 @@ static uint32_t strtab_id(strtab_t *t, const char *p, size_t n) {
     t->x[i] = t->y[i] = 0;
     t->bits[i] = 0;
     t->d[i] = NAN;
+    t->plain[i] = 0;
     t->slots[j] = tag | ((uint64_t)i + 1);
     return (uint32_t)i;
 }
@@ -300,6 +305,13 @@ typedef struct {
     map_t slot_bits;
     int64_t slot_seconds;
     double cutoff;
+    /* INVALID drops: the distinct flows of all [0] and of the ACKs among them [1], the
+     * smallest ``flow_limit`` kept past twice that many (``capped``); rows later than
+     * ``evidence_limit`` are no earlier evidence than what Python keeps */
+    strtab_t flows[2];
+    int capped[2];
+    int64_t flow_limit;
+    double evidence_limit[2];
 } scanner_t;
 
 void *nfs_new(int64_t slot_seconds, double cutoff) {
@@ -307,6 +319,8 @@ void *nfs_new(int64_t slot_seconds, double cutoff) {
     if (s) {
         s->slot_seconds = slot_seconds > 0 ? slot_seconds : 1;
         s->cutoff = cutoff;
+        s->flow_limit = 10000;
+        s->evidence_limit[0] = s->evidence_limit[1] = INFINITY;
     }
     return s;
 }
@@ -317,6 +331,8 @@ void nfs_free(void *p) {
     for (int i = 0; i < N_STRTABS; i++) strtab_free(&s->tabs[i]);
     for (int i = 0; i < N_MAPS; i++) free(s->maps[i].e);
     strtab_free(&s->minutes);
+    strtab_free(&s->flows[0]);
+    strtab_free(&s->flows[1]);
     free(s->slot_bits.e);
     free(s->rows);
     free(s->fallback);
@@ -604,6 +620,68 @@ prefix:
     return p == e;
 }
 
+/* An IPv4 address written the one way Python's ipaddress writes it: four decimal parts 0-255
+ * without leading zeros. Its value in *out when out is given. */
+static int is_plain_ipv4(const char *p, size_t n, uint32_t *out) {
+    const char *e = p + n;
+    uint32_t address = 0;
+    for (int part = 0; part < 4; part++) {
+        const char *q = p;
+        uint32_t v = 0;
+        while (p < e && ISDIG(*p) && p - q < 3) v = v * 10 + (uint32_t)(*p++ - '0');
+        if (p == q || v > 255 || (*q == '0' && p - q > 1)) return 0;
+        address = address << 8 | v;
+        if (part < 3 && !(p < e && *p++ == '.')) return 0;
+    }
+    if (p != e) return 0;
+    if (out) *out = address;
+    return 1;
+}
+
+static char *put_number(char *o, uint32_t v) {
+    char digits_[10];
+    int n = 0;
+    do digits_[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n) *o++ = digits_[--n];
+    return o;
+}
+
+typedef struct {
+    const char *p;
+    size_t n;
+} text_t;
+
+static int cmp_text(const void *x, const void *y) {
+    const text_t *a = x, *b = y;
+    int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+/* Keep the ``limit`` smallest flows of ``t`` (in byte order, which is text order here). */
+static int cap_flows(strtab_t *t, int64_t limit) {
+    size_t n = t->n;
+    text_t *order = malloc((n ? n : 1) * sizeof *order);
+    strtab_t kept = {0};
+    if (!order) return -1;
+    for (size_t i = 0; i < n; i++) {
+        order[i].p = t->arena + t->offs[i];
+        order[i].n = t->lens[i];
+    }
+    qsort(order, n, sizeof *order, cmp_text);
+    for (size_t i = 0; i < n && (int64_t)i < limit; i++) {
+        if (strtab_id(&kept, order[i].p, order[i].n) == NONE) {
+            free(order);
+            strtab_free(&kept);
+            return -1;
+        }
+    }
+    free(order);
+    strtab_free(t);
+    *t = kept;
+    return 0;
+}
+
 /* Pass 1: cut and number every line of ``block`` (whole lines, the last ending in a newline).
  * Returns the number of lines, or -1 when memory runs out. */
 int64_t nfs_scan(void *sp, const char *block, int64_t size) {
@@ -631,6 +709,8 @@ int64_t nfs_scan(void *sp, const char *block, int64_t size) {
                     r->id[0] = NONE;
                     break;
                 }
+                if ((t == T_SRC || t == T_DST) && r->id[t] + 1 == s->tabs[t].n)
+                    s->tabs[t].plain[r->id[t]] = is_plain_ipv4(parts.s[t], parts.n[t], NULL);
             }
         }
         p = e + 1;
@@ -836,7 +916,38 @@ int nfs_count(void *sp, int64_t *out) {
                 if (t > s->hi[src]) s->hi[src] = t;
             }
         }
-        if (hx->y[x]) {
+        if (hx->y[x]) { /* an INVALID drop: counted per head, flows written here */
+            int ack = r->dpt != NONE && (r->flags & 1) && !(r->flags & 2);
+            uint32_t flags = r->flags;
+            if (map_add(&s->maps[M_INVALID], (uint64_t)x << 1, 1) ||
+                (ack && map_add(&s->maps[M_INVALID], (uint64_t)x << 1 | 1, 1)))
+                return -1;
+            if (r->dpt != NONE && sr->plain[src] && ds->plain[dst]) {
+                char flow[64], *o = flow; /* "src:spt>dst:dpt", at most 53 bytes */
+                memcpy(o, sr->arena + sr->offs[src], sr->lens[src]);
+                o += sr->lens[src];
+                *o++ = ':';
+                o = put_number(o, r->spt);
+                *o++ = '>';
+                memcpy(o, ds->arena + ds->offs[dst], ds->lens[dst]);
+                o += ds->lens[dst];
+                *o++ = ':';
+                o = put_number(o, r->dpt);
+                for (int w = 0; w <= ack; w++) {
+                    strtab_t *f = &s->flows[w];
+                    if (strtab_id(f, flow, (size_t)(o - flow)) == NONE) return -1;
+                    if ((int64_t)f->n > 2 * s->flow_limit) {
+                        if (cap_flows(f, s->flow_limit)) return -1;
+                        s->capped[w] = 1;
+                    }
+                }
+            } else if (r->dpt != NONE) {
+                flags |= 4; /* Python writes this flow (an address it must write itself) */
+            }
+            double te = isnan(t) ? 0.0 : t;
+            if (te <= s->evidence_limit[0] || (ack && te <= s->evidence_limit[1]))
+                flags |= 8; /* may be among the earliest lines */
+            if (!(flags & 12)) continue;
             if (grow((void **)&s->invalid, &s->invcap, s->ninvalid + 1, sizeof *s->invalid))
                 return -1;
             invalid_t *v = &s->invalid[s->ninvalid++];
@@ -845,7 +956,7 @@ int nfs_count(void *sp, int64_t *out) {
             v->dst = dst;
             v->spt = r->spt;
             v->dpt = r->dpt;
-            v->flags = r->flags;
+            v->flags = flags;
             v->off = r->off;
             v->len = r->len;
             v->time = t;
@@ -886,7 +997,35 @@ void nfs_invalid(void *sp, int which, uint32_t *ints, double *times) {
     }
 }
 
-/* Sizes: the five value tables, the four counter tables, activity pairs, touched sources. */
+/* Rows later than these times are no evidence (INVALID drops, their ACKs). */
+void nfs_evidence_limits(void *sp, double all, double acks) {
+    scanner_t *s = sp;
+    s->evidence_limit[0] = all;
+    s->evidence_limit[1] = acks;
+}
+
+/* Move the flows of INVALID drops (``which`` 0) or of their ACKs (1) out, each followed by a
+ * newline; *capped: whether more than the limit were seen. Returns the bytes written, or minus
+ * the bytes needed when ``cap`` is too small (nothing moved then). */
+int64_t nfs_take_flows(void *sp, int which, char *out, int64_t cap, int *capped) {
+    scanner_t *s = sp;
+    strtab_t *t = &s->flows[which];
+    int64_t need = 0;
+    for (size_t i = 0; i < t->n; i++) need += t->lens[i] + 1;
+    if (need > cap) return -need;
+    char *o = out;
+    for (size_t i = 0; i < t->n; i++) {
+        memcpy(o, t->arena + t->offs[i], t->lens[i]);
+        o += t->lens[i];
+        *o++ = '\n';
+    }
+    *capped = s->capped[which];
+    s->capped[which] = 0;
+    strtab_free(t);
+    return need;
+}
+
+/* Sizes: the five value tables, the five counter tables, activity pairs, touched sources. */
 void nfs_sizes(void *sp, int64_t *out) {
     scanner_t *s = sp;
     for (int i = 0; i < N_STRTABS; i++) out[i] = (int64_t)s->tabs[i].n;
@@ -1333,18 +1472,8 @@ void nfs_ipv4(void *sp, int t, int64_t from, uint32_t *out, int8_t *ok) {
     scanner_t *s = sp;
     strtab_t *tab = &s->tabs[t];
     for (size_t i = (size_t)from; i < tab->n; i++) {
-        const char *p = tab->arena + tab->offs[i], *e = p + tab->lens[i];
         uint32_t address = 0;
-        int part = 0, good = 1;
-        for (; part < 4 && good; part++) {
-            const char *q = p;
-            uint32_t v = 0;
-            while (p < e && ISDIG(*p) && p - q < 3) v = v * 10 + (uint32_t)(*p++ - '0');
-            if (p == q || v > 255 || (*q == '0' && p - q > 1)) good = 0;
-            address = address << 8 | v;
-            if (part < 3 && !(p < e && *p++ == '.')) good = 0;
-        }
-        good = good && p == e;
+        int good = is_plain_ipv4(tab->arena + tab->offs[i], tab->lens[i], &address);
         out[i - (size_t)from] = good ? address : 0;
         ok[i - (size_t)from] = (int8_t)good;
     }

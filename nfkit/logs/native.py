@@ -22,6 +22,7 @@ __all__ = [
     "LIBRARY_NAME",
     "M_ACTIVITY",
     "M_CLASSES",
+    "M_INVALID",
     "M_PORTS",
     "M_TIMELINE",
     "M_TTL",
@@ -42,7 +43,7 @@ __all__ = [
 LIBRARY_NAME = "_scan.so"
 # Value tables and counter tables, numbered as in _scan.c.
 T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT = range(5)
-M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_ACTIVITY = range(5)  # activity: pairs, not a table
+M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, M_ACTIVITY = range(6)  # activity: not a table
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -65,6 +66,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_activity": (_I64, [_P, _P, _P]),
     "nfs_take_times": (_I64, [_P, _P, _P, _P]),
     "nfs_clear": (None, [_P]),
+    "nfs_evidence_limits": (None, [_P, ctypes.c_double, ctypes.c_double]),
+    "nfs_take_flows": (_I64, [_P, ctypes.c_int, _P, _I64, _P]),
     "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
     "nfs_sort_unique": (_I64, [_P, _I64]),
     "nfs_windows": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, _P]),
@@ -255,9 +258,9 @@ class Scanner:
         return ints, times
 
     def sizes(self) -> array[int]:
-        """The five value tables' sizes, the four counter tables', the activity pairs, then the
+        """The five value tables' sizes, the five counter tables', the activity rows, then the
         sources with times."""
-        out = array("q", bytes(8 * 11))
+        out = array("q", bytes(8 * 12))
         self._lib.nfs_sizes(self._handle, _address(out))
         return out
 
@@ -283,7 +286,7 @@ class Scanner:
 
     def take_times(self) -> tuple[array[int], array[float], array[float]]:
         """Empty the first and last times: source numbers, firsts, lasts."""
-        size = self.sizes()[10]
+        size = self.sizes()[11]
         ids = array("I", bytes(4 * size))
         lows = array("d", bytes(8 * size))
         highs = array("d", bytes(8 * size))
@@ -292,6 +295,23 @@ class Scanner:
                 self._handle, _address(ids), _address(lows), _address(highs)
             )
         return ids, lows, highs
+
+    def evidence_limits(self, drops: float, acks: float) -> None:
+        """INVALID drops (ACKs among them) later than these times are no evidence: the scanner
+        hands back only rows at or before them (and those whose flow Python must write)."""
+        self._lib.nfs_evidence_limits(self._handle, drops, acks)
+
+    def take_flows(self, acks: bool) -> tuple[list[str], bool]:
+        """Empty the distinct flows of INVALID drops (or of their ACKs) the scanner wrote, and
+        whether it saw more than it kept (it keeps the smallest past twice ``FLOWS``)."""
+        capped = ctypes.c_int(0)
+        take = self._lib.nfs_take_flows
+        result = int(take(self._handle, int(acks), None, 0, ctypes.byref(capped)))
+        if result >= 0:  # none
+            return [], bool(capped.value)
+        out = ctypes.create_string_buffer(-result)
+        take(self._handle, int(acks), out, -result, ctypes.byref(capped))
+        return out.raw.decode("ascii").split("\n")[:-1], bool(capped.value)
 
     def clear(self) -> None:
         """Forget every numbered value and counter (take the counters first)."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import Counter
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +158,7 @@ class NativeLane:
             if pmtud:
                 self._pmtud(block, *scanner.invalid(pmtud, pmtud=True))
             sizes = scanner.sizes()
-            if max(sizes[5:9]) > _TABLE_LIMIT:
+            if max(sizes[5 : 5 + native.M_ACTIVITY]) > _TABLE_LIMIT:
                 self.flush()
             elif sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT:
                 self._flush_activity()
@@ -320,42 +319,37 @@ class NativeLane:
 
     # -- INVALID drops -----------------------------------------------------------------------------
     def _findings(self, block: bytes, ints: array[int], times: array[float]) -> None:
-        """Count INVALID drops (and the ACKs among them) and their flows; keep the earliest."""
-        heads, sources, destinations = self._heads, self._sources, self._destinations
+        """INVALID drops the scanner hands back: flows it could not write (an address Python
+        writes differently, flag 4), and rows that may be among the earliest (flag 8)."""
+        sources, destinations = self._sources, self._destinations
         invalid, acks = self._invalid, self._acks
-        invalid.packets += len(times)
-        for head, count in Counter(ints[0::8]).items():
-            prefix = heads[head].prefix  # type: ignore[union-attr]
-            invalid.by_prefix[prefix] = invalid.by_prefix.get(prefix, 0) + count
-        flows, ack_flows, ack_prefixes = invalid.flows, acks.flows, acks.by_prefix
-        for head, src, dst, spt, dpt, flags in zip(*(ints[i::8] for i in range(6)), strict=True):
-            if dpt == _NO_PORT:
-                continue  # not TCP: no flow
-            flow = f"{sources[src]}:{spt}>{destinations[dst]}:{dpt}"
-            flows.add(flow)
-            if flags & 1 and not flags & 2:
-                acks.packets += 1
-                prefix = heads[head].prefix
-                ack_prefixes[prefix] = ack_prefixes.get(prefix, 0) + 1
-                ack_flows.add(flow)
+        evidence = self._evidence
+        for row, time in enumerate(times):
+            _head, src, dst, spt, dpt, flags, offset, length = ints[8 * row : 8 * row + 8]
+            is_ack = dpt != _NO_PORT and flags & 1 and not flags & 2
+            if flags & 4:
+                flow = f"{sources[src]}:{spt}>{destinations[dst]}:{dpt}"
+                invalid.flows.add(flow)
+                if is_ack:
+                    acks.flows.add(flow)
+            if not flags & 8:
+                continue
+            stamp = 0.0 if math.isnan(time) else time
+            for kept, wanted in ((evidence[0], True), (evidence[1], is_ack)):
+                if wanted and (len(kept) < EVIDENCE or stamp <= kept[-1][0]):
+                    line = block[offset : offset + length].decode("utf-8", "replace")
+                    kept.append((stamp, line))
+                    kept.sort()
+                    del kept[EVIDENCE:]
         for finding in (invalid, acks):
             if len(finding.flows) > 2 * FLOWS:
                 finding.cap_flows()
-        stamps = [0.0 if math.isnan(t) else t for t in times]
-        evidence = self._evidence
-        if all(len(e) >= EVIDENCE for e in evidence) and min(stamps) > max(
-            e[-1][0] for e in evidence
-        ):
-            return  # nothing earlier than the evidence kept so far
-        for row, time in enumerate(stamps):
-            dpt, flags, offset, length = ints[8 * row + 4 : 8 * row + 8]
-            is_ack = dpt != _NO_PORT and flags & 1 and not flags & 2
-            for kept, wanted in ((evidence[0], True), (evidence[1], is_ack)):
-                if wanted and (len(kept) < EVIDENCE or time <= kept[-1][0]):
-                    line = block[offset : offset + length].decode("utf-8", "replace")
-                    kept.append((time, line))
-                    kept.sort()
-                    del kept[EVIDENCE:]
+        self._tell_evidence_limits()
+
+    def _tell_evidence_limits(self) -> None:
+        """Rows later than the latest evidence line kept (when EVIDENCE are kept) are none."""
+        limits = [kept[-1][0] if len(kept) >= EVIDENCE else math.inf for kept in self._evidence]
+        self.scanner.evidence_limits(*limits)
 
     def _pmtud(self, block: bytes, ints: array[int], times: array[float]) -> None:
         """ICMP "fragmentation needed" / "packet too big": never an attack; dropped, a hazard
@@ -505,8 +499,23 @@ class NativeLane:
 
     def _flush_findings(self) -> None:
         invalid, acks = self._invalid, self._acks
+        heads = self._heads
+        table = self.scanner.take(native.M_INVALID)
+        # key: head << 1 | 1 for an ACK inside an established flow
+        for key, count in zip(table[0::2], table[1::2], strict=True):
+            finding = acks if key & 1 else invalid
+            prefix = heads[key >> 1].prefix  # type: ignore[union-attr]
+            finding.packets += count
+            finding.by_prefix[prefix] = finding.by_prefix.get(prefix, 0) + count
+        for finding, of_acks in ((invalid, False), (acks, True)):
+            flows, capped = self.scanner.take_flows(of_acks)
+            finding.flows.update(flows)
+            finding.flows_capped = finding.flows_capped or capped
+            if len(finding.flows) > 2 * FLOWS:
+                finding.cap_flows()
         invalid.evidence, acks.evidence = self._evidence
         self._evidence = ([], [])
+        self._tell_evidence_limits()
         self._invalid, self._acks = Finding(), Finding()
         summary = self.engine.summary
         summary.invalid.merge(invalid)
