@@ -12,6 +12,7 @@ import bisect
 import ipaddress
 import json
 import random
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -607,3 +608,22 @@ def test_densest_window() -> None:
     assert activity.densest("a", 6) == 4
     assert activity.densest("a", 100) == 8
     assert activity.densest("a", 19) == 5  # slots 2..20: 2, 2, 5, 20 -> 4; 5..23: 5
+
+
+@FAST
+@given(triple_lists, triple_lists)
+def test_extend_runs_equals_extend(first: list[Triple], second: list[Triple]) -> None:
+    """Runs of sorted, distinct keys per source (as the native scanner gives them) add up to
+    what :meth:`Activity.extend` adds, into new and existing sources alike."""
+    expected = fill(fill(Activity(), first), second)
+    activity = fill(Activity(), first)
+    names = sorted({t[0] for t in second})
+    keys: list[int] = []
+    runs: list[int] = []
+    for number, source in enumerate(names):
+        mine = sorted({activity.key(s, d, p) for src, s, d, p in second if src == source})
+        runs += [number, len(keys), len(keys) + len(mine)]
+        keys += mine
+    activity.extend_runs(names, array("Q", keys), array("Q", runs))
+    assert activity == expected
+    assert activity.to_json(SLOT) == expected.to_json(SLOT)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from nfkit.errors import SummaryError
@@ -122,6 +122,23 @@ class Activity:
             values.extend(keys)
         if len(values) > 2 * self._clean[source] + 16:
             self._compact(source)
+
+    def extend_runs(self, names: Sequence[str], keys: array[int], runs: array[int]) -> None:
+        """Add many sources' keys at once: ``runs`` holds (index in ``names``, start, end)
+        triples into ``keys``, each run sorted and distinct (as the native scanner hands them
+        over, so a new source's array needs no compaction)."""
+        arrays, clean = self._arrays, self._clean
+        for number, start, end in zip(runs[0::3], runs[1::3], runs[2::3], strict=True):
+            source = names[number]
+            values = arrays.get(source)
+            if values is None:
+                if end > start:
+                    arrays[source] = keys[start:end]
+                    clean[source] = end - start
+                continue
+            values.extend(keys[start:end])
+            if len(values) > 2 * clean[source] + 16:
+                self._compact(source)
 
     def _compact(self, source: str) -> array[int]:
         values = self._arrays[source]

@@ -493,9 +493,7 @@ class NativeLane:
 
     def _flush_activity(self) -> None:
         keys, runs = self.scanner.take_activity()
-        activity, names = self.engine.summary.activity, self._sources
-        for number, start, end in zip(runs[0::3], runs[1::3], runs[2::3], strict=True):
-            activity.extend(names[number], keys[start:end])
+        self.engine.summary.activity.extend_runs(self._sources, keys, runs)
 
     def _flush_findings(self) -> None:
         invalid, acks = self._invalid, self._acks
