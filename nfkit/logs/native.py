@@ -275,9 +275,9 @@ class Scanner:
 
     def take_activity(self) -> tuple[array[int], array[int]]:
         """Empty the activity keys: all keys sorted per source, and (source, start, end) runs."""
-        size = self.sizes()[5 + M_ACTIVITY]
-        keys = array("Q", bytes(8 * size))
-        runs = array("Q", bytes(24 * size))
+        sizes = self.sizes()
+        keys = array("Q", bytes(8 * sizes[5 + M_ACTIVITY]))
+        runs = array("Q", bytes(24 * sizes[T_SRC]))  # one run per source at most
         number = int(self._lib.nfs_take_activity(self._handle, _address(keys), _address(runs)))
         if number < 0:
             raise MemoryError("native scanner")
