@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,3 +167,43 @@ def test_stacked_segments_fill_the_bar_bottom_up() -> None:
     ]
     assert bar[1]["colour"] == ORIGIN_COLOURS["peer"]
     assert stacked_segments({"peer": 2}, 0, 100) == []  # nothing logged that day
+
+
+# -- JSON in pieces -----------------------------------------------------------------------------
+def _sample_summary() -> Summary:
+    root = Path(__file__).resolve().parent.parent
+    summary = Summary(SummaryConfig())
+    summary.add_lines((root / "examples" / "kern.log").read_text().splitlines())
+    return summary
+
+
+@pytest.mark.parametrize("with_trend", [False, True])
+def test_json_chunks_are_the_json_of_to_dict(with_trend: bool) -> None:
+    """Written one source at a time, the JSON is byte for byte ``json.dumps(to_dict())``."""
+    first = {"days": 7, "runs": [1, 2.5], "per_day": {"2026-11-24": None}} if with_trend else None
+    for summary in (_sample_summary(), Summary(SummaryConfig())):
+        expected = json.dumps({**(first or {}), **summary.to_dict()}, separators=(",", ":"))
+        chunks = list(summary.json_chunks(first))
+        assert "".join(chunks) == expected
+        assert json.loads("".join(chunks))["lines"] == summary.lines
+    summary = _sample_summary()
+    assert len(list(summary.json_chunks())) > len(summary.sources)  # pieces, not one text
+    assert render(summary, "json") == json.dumps(summary.to_dict(), separators=(",", ":")) + "\n"
+
+
+def test_atomic_write_of_pieces_that_fail_leaves_the_old_file(tmp_path: Path) -> None:
+    from nfkit.logs.state import atomic_write
+
+    target = tmp_path / "report.json"
+    target.write_bytes(b"old")
+
+    def pieces() -> Iterator[bytes]:
+        yield b"new, half"
+        raise ConfigError("no more")
+
+    with pytest.raises(ConfigError):
+        atomic_write(target, pieces())
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    atomic_write(target, iter([b"a", b"b"]))
+    assert target.read_bytes() == b"ab"

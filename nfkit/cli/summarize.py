@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.history import History, content_key, parse_url
 from nfkit.logs.parallel import summarize_paths
 from nfkit.logs.progress import progress_for
-from nfkit.logs.report import FORMATS, render
+from nfkit.logs.report import FORMATS, render_chunks
 from nfkit.logs.segment import Segment, discover
 from nfkit.logs.state import IncrementalReader, LogState, atomic_write, locked
 
@@ -200,12 +201,13 @@ def build_config(args: argparse.Namespace) -> SummaryConfig:
     return config.with_segment(segment)
 
 
-def emit(text: str, output: str | None) -> None:
-    """Write the report to ``output`` atomically, or to stdout."""
+def emit(text: str | Iterable[str], output: str | None) -> None:
+    """Write the report (text, or pieces of it) to ``output`` atomically, or to stdout."""
+    pieces = [text] if isinstance(text, str) else text
     if output:
-        atomic_write(Path(output), text.encode())
+        atomic_write(Path(output), (piece.encode() for piece in pieces))
     else:
-        sys.stdout.write(text)
+        sys.stdout.writelines(pieces)
         sys.stdout.flush()
 
 
@@ -287,7 +289,7 @@ def _report(
     summary: Summary, args: argparse.Namespace, run_key: str | None, started: float
 ) -> None:
     if not (args.quiet_if_empty and summary.records == 0):
-        emit(render(summary, args.format), args.output)
+        emit(render_chunks(summary, args.format), args.output)
     if args.db:
         with History(args.db) as history:
             history.record(run_key or content_key(summary), summary, started, host=args.host)

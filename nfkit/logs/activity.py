@@ -257,6 +257,14 @@ class Activity:
         source maps to the base64 of its sorted keys (little-endian unsigned 64-bit), numbered
         by those lists in the layout of :meth:`key`.
         """
+        head, sources = self.json_parts(slot_seconds)
+        return {**head, "sources": dict(sources)}
+
+    def json_parts(
+        self, slot_seconds: int
+    ) -> tuple[dict[str, Any], Iterator[tuple[str, str]]]:
+        """:meth:`to_json` in two parts: everything but ``sources``, and the ``sources``
+        items made one at a time (for writing a large store without holding its JSON)."""
         # only the values some kept source uses (the tables also hold dropped sources' ones)
         used_slots: set[int] = set()
         used_dsts: set[int] = set()
@@ -278,27 +286,29 @@ class Activity:
         port_map = [0] * len(self._ports.names)
         for number, name in enumerate(port_names):
             port_map[self._ports.ids[name]] = number
-        sources: dict[str, str] = {}
-        for source in sorted(self._arrays):
-            renumbered = array(
-                "Q",
-                sorted(
-                    slot_map[key >> _SLOT_SHIFT]
-                    | dst_map[(key >> _DST_SHIFT) & _DST_MASK]
-                    | port_map[key & _PORT_MASK]
-                    for key in self.raw(source)
-                ),
-            )
-            if sys.byteorder != "little":
-                renumbered.byteswap()
-            sources[source] = base64.b64encode(renumbered.tobytes()).decode("ascii")
-        return {
+
+        def sources() -> Iterator[tuple[str, str]]:
+            for source in sorted(self._arrays):
+                renumbered = array(
+                    "Q",
+                    sorted(
+                        slot_map[key >> _SLOT_SHIFT]
+                        | dst_map[(key >> _DST_SHIFT) & _DST_MASK]
+                        | port_map[key & _PORT_MASK]
+                        for key in self.raw(source)
+                    ),
+                )
+                if sys.byteorder != "little":
+                    renumbered.byteswap()
+                yield source, base64.b64encode(renumbered.tobytes()).decode("ascii")
+
+        head = {
             "format": 2,
             "slots": [slot * slot_seconds for slot in slot_names],
             "destinations": dst_names,
             "ports": port_names,
-            "sources": sources,
         }
+        return head, sources()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], slot_seconds: int) -> Activity:

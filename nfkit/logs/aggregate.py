@@ -19,10 +19,11 @@ attacks: they are Path MTU discovery; a dropped one is reported as ``pmtud_black
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from itertools import chain
@@ -69,6 +70,8 @@ LOGONLY = "log"
 UNKNOWN_VERDICT = "unknown"
 
 _PROTO_NAMES: dict[str | None, str] = {None: "?"}
+#: Stands for the sources in the dict :meth:`Summary.json_chunks` writes around them.
+_LATER: Any = object()
 _DROP_WORDS = ("drop", "reject", "deny", "block", "invalid", "refuse")
 _ACCEPT_WORDS = ("accept", "allow", "pass")
 
@@ -431,7 +434,41 @@ class Summary:
         """
         if ranked is None:
             ranked = self.sorted_sources()
-        entries = [self.source_entry(address, stats, top, complete) for address, stats in ranked]
+        data = self._dict_around_sources(top, complete)
+        data["sources"] = [
+            self.source_entry(address, stats, top, complete) for address, stats in ranked
+        ]
+        if complete:
+            data["activity"] = self.activity.to_json(self.config.slot_seconds)
+        return data
+
+    def json_chunks(self, first: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """The text of ``json.dumps({**first, **self.to_dict()}, separators=(",", ":"))``, in
+        pieces made one source at a time: a summary of many sources is written without its
+        whole dict form or JSON text in memory."""
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        data = self._dict_around_sources(10, True)
+        items = [*(first or {}).items(), *data.items()]
+        for number, (key, value) in enumerate(items):
+            yield ("{" if number == 0 else ",") + dumps(key) + ":"
+            if key != "sources" or value is not _LATER:
+                yield dumps(value)
+                continue
+            separator = "["
+            for address, stats in self.sorted_sources():
+                yield separator + dumps(self.source_entry(address, stats))
+                separator = ","
+            yield "[]" if separator == "[" else "]"
+        head, sources = self.activity.json_parts(self.config.slot_seconds)
+        yield ("{" if not items else ",") + '"activity":' + dumps(head)[:-1] + ',"sources":'
+        separator = "{"
+        for source, text in sources:
+            yield separator + dumps(source) + ":" + dumps(text)
+            separator = ","
+        yield "{}}}" if separator == "{" else "}}}"
+
+    def _dict_around_sources(self, top: int, complete: bool) -> dict[str, Any]:
+        """:meth:`to_dict` but for ``sources`` (a placeholder in its place) and ``activity``."""
         slot_seconds = self.config.slot_seconds
         scans = self.scans()
         data: dict[str, Any] = {
@@ -440,7 +477,7 @@ class Summary:
             "unparsed": self.unparsed,
             "skipped": self.skipped,
             "by_origin": {o: self.by_origin[o] for o in attr.ORIGINS if o in self.by_origin},
-            "sources": entries,
+            "sources": _LATER,
             "scans": scans,
             "recommendations": self.recommendations(scans),
             "ports": self.port_table(),
@@ -481,8 +518,6 @@ class Summary:
                 "sources_inexact": sum(1 for stats in self.sources.values() if stats.error),
             },
         }
-        if complete:
-            data["activity"] = self.activity.to_json(slot_seconds)
         return data
 
     @classmethod

@@ -9,12 +9,11 @@ of a source checkout or ``nfkit/templates/report`` in the wheel (:func:`template
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,11 +73,35 @@ def render(
     templates: str | Path | None = None,
 ) -> str:
     """Render ``summary`` (and optionally a trend over stored runs) as text, JSON or HTML."""
+    return "".join(render_chunks(summary, fmt, trend, title, templates))
+
+
+def render_chunks(
+    summary: Summary,
+    fmt: str,
+    trend: Trend | None = None,
+    title: str = "nfkit firewall summary",
+    templates: str | Path | None = None,
+) -> Iterator[str]:
+    """:func:`render` in pieces to write one after the other: JSON is made one source at a
+    time, so a large summary is never held as one text (text and HTML come in one piece)."""
     if fmt == "json":
-        data = summary.to_dict()
+        first = None
         if trend is not None:
-            data = {"days": trend.days, "runs": trend.runs, "per_day": trend.per_day, **data}
-        return json.dumps(data, separators=(",", ":")) + "\n"
+            first = {"days": trend.days, "runs": trend.runs, "per_day": trend.per_day}
+        yield from summary.json_chunks(first)
+        yield "\n"
+        return
+    yield _render_one(summary, fmt, trend, title, templates)
+
+
+def _render_one(
+    summary: Summary,
+    fmt: str,
+    trend: Trend | None,
+    title: str,
+    templates: str | Path | None,
+) -> str:
     if fmt == "text":
         return render_text(summary, trend, title)
     if fmt == "html":
