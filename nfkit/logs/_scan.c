@@ -1478,3 +1478,13 @@ void nfs_ipv4(void *sp, int t, int64_t from, uint32_t *out, int8_t *ok) {
         ok[i - (size_t)from] = (int8_t)good;
     }
 }
+
+/* Activity keys renumbered by three tables (slot, destination and port number -> the bits of
+ * the new numbers), sorted, into ``out``. */
+void nfs_renumber(const uint64_t *keys, int64_t n, const uint64_t *slot_map,
+                  const uint64_t *dst_map, const uint64_t *port_map, uint64_t *out) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = slot_map[keys[i] >> K_SLOT_SHIFT] |
+                 dst_map[(keys[i] >> K_DST_SHIFT) & K_DST_MASK] | port_map[keys[i] & K_PORT_MASK];
+    qsort(out, (size_t)n, sizeof *out, cmp_u64);
+}

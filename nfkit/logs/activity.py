@@ -277,27 +277,19 @@ class Activity:
         slot_names = sorted(self._slots.names[n] for n in used_slots)
         dst_names = sorted(self._dsts.names[n] for n in used_dsts)
         port_names = sorted(self._ports.names[n] for n in used_ports)
-        slot_map = [0] * len(self._slots.names)
+        slot_map = array("Q", bytes(8 * len(self._slots.names)))
         for number, name in enumerate(slot_names):
             slot_map[self._slots.ids[name]] = number << _SLOT_SHIFT
-        dst_map = [0] * len(self._dsts.names)
+        dst_map = array("Q", bytes(8 * len(self._dsts.names)))
         for number, name in enumerate(dst_names):
             dst_map[self._dsts.ids[name]] = number << _DST_SHIFT
-        port_map = [0] * len(self._ports.names)
+        port_map = array("Q", bytes(8 * len(self._ports.names)))
         for number, name in enumerate(port_names):
             port_map[self._ports.ids[name]] = number
 
         def sources() -> Iterator[tuple[str, str]]:
             for source in sorted(self._arrays):
-                renumbered = array(
-                    "Q",
-                    sorted(
-                        slot_map[key >> _SLOT_SHIFT]
-                        | dst_map[(key >> _DST_SHIFT) & _DST_MASK]
-                        | port_map[key & _PORT_MASK]
-                        for key in self.raw(source)
-                    ),
-                )
+                renumbered = native.renumber(self.raw(source), slot_map, dst_map, port_map)
                 if sys.byteorder != "little":
                     renumbered.byteswap()
                 yield source, base64.b64encode(renumbered.tobytes()).decode("ascii")

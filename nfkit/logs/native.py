@@ -36,6 +36,7 @@ __all__ = [
     "available",
     "library_path",
     "release_memory",
+    "renumber",
     "sort_unique",
 ]
 
@@ -70,6 +71,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_flows": (_I64, [_P, ctypes.c_int, _P, _I64, _P]),
     "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
     "nfs_sort_unique": (_I64, [_P, _I64]),
+    "nfs_renumber": (None, [_P, _I64, _P, _P, _P, _P]),
     "nfs_windows": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, _P]),
     "nfs_windows_many": (_I64, [_P, _P, _I64, _P, _P, _I64, _I64, _I64, _P, _I64]),
     "nfs_window_items": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, ctypes.c_int, _P]),
@@ -119,6 +121,28 @@ def release_memory() -> None:
         return
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
+
+
+def renumber(
+    keys: array[int], slots: array[int], destinations: array[int], ports: array[int]
+) -> array[int]:
+    """Activity keys with their slot, destination and port numbers mapped through the three
+    tables (to the bits of the new numbers), sorted; in C when available."""
+    if _LIB is None:
+        return array(
+            "Q",
+            sorted(
+                slots[key >> 44] | destinations[(key >> 18) & 0x3FFFFFF] | ports[key & 0x3FFFF]
+                for key in keys
+            ),
+        )
+    out = array("Q", bytes(8 * len(keys)))
+    if keys:
+        _LIB.nfs_renumber(
+            _address(keys), len(keys), _address(slots), _address(destinations),
+            _address(ports), _address(out),
+        )  # fmt: skip
+    return out
 
 
 def sort_unique(keys: array[int]) -> None:
