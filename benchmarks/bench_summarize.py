@@ -9,8 +9,8 @@ round runs, as a separate process, what a user runs::
 
     nfkit summarize --no-discover LOG --format FORMAT -o /dev/null --jobs N [--max-sources M]
 
-— reading, summarising on N worker processes, merging and rendering the report (text, as cron
-mails it, unless ``--format`` says otherwise) — and
+— reading, summarising on N cores (threads of the native scanner, or worker processes without
+it), and rendering the report (text, as cron mails it, unless ``--format`` says otherwise) — and
 measures its wall time and peak memory: the peak of the *sum* of the proportional set sizes
 (PSS) of the whole process tree (sampled from /proc every 50 ms; pages shared after fork count
 once) and the largest single process (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``), and
