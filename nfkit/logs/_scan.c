@@ -1189,6 +1189,21 @@ static int cmp_run(const void *x, const void *y) {
 
 /* The keys as (slot, destination, port), in time order. Sorted keys come in runs of one slot
  * number; only the runs need ordering by the slot they stand for. */
+/* The counts that grew in this window: a new best (count, window start) where it beats the
+ * best so far; their "grown" marks are cleared. */
+static void keep_best(imap_t *counts, imap_t *best, const uint32_t *grown, size_t n,
+                      int64_t start) {
+    for (size_t i = 0; i < n; i++) {
+        size_t q = imap_at(counts, grown[i]);
+        counts->w[q] = 0;
+        size_t b = imap_at(best, grown[i]);
+        if (counts->v[q] > best->v[b]) {
+            best->v[b] = counts->v[q];
+            best->w[b] = start;
+        }
+    }
+}
+
 static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, triple_t **out) {
     triple_t *t = malloc((n ? (size_t)n : 1) * sizeof *t);
     run_t *runs = malloc((n ? (size_t)n : 1) * sizeof *runs);
@@ -1367,24 +1382,8 @@ static int64_t windows(const uint64_t *keys, int64_t n, const int64_t *slots,
                 hosts.v[h]++;
             }
         }
-        for (size_t i = 0; i < ngh; i++) {
-            size_t h = imap_at(&hosts, grown_hosts[i]);
-            hosts.w[h] = 0;
-            size_t b = imap_at(&best_h, grown_hosts[i]);
-            if (hosts.v[h] > best_h.v[b]) {
-                best_h.v[b] = hosts.v[h];
-                best_h.w[b] = start;
-            }
-        }
-        for (size_t i = 0; i < ngp; i++) {
-            size_t q = imap_at(&ports, grown_ports[i]);
-            ports.w[q] = 0;
-            size_t b = imap_at(&best_p, grown_ports[i]);
-            if (ports.v[q] > best_p.v[b]) {
-                best_p.v[b] = ports.v[q];
-                best_p.w[b] = start;
-            }
-        }
+        keep_best(&hosts, &best_h, grown_hosts, ngh, start);
+        keep_best(&ports, &best_p, grown_ports, ngp, start);
         /* the slot at ``start`` leaves */
         int64_t next = start_at;
         while (next < n && t[next].slot == start) {

@@ -45,7 +45,7 @@ from nfkit.logs import attribution as attr
 from nfkit.logs import native
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
-from nfkit.logs.nativepath import NativeLane
+from nfkit.logs.nativepath import NativeLane, whole_lines
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
@@ -401,12 +401,9 @@ class BlockSummarizer:
     # -- feeding -------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Add bytes of a log; a last partial line waits for the next call or :meth:`finish`."""
-        if self._rest:
-            data = self._rest + data
-        cut = data.rfind(b"\n") + 1
-        self._rest = data[cut:]
-        if cut:
-            self.feed_lines(data[:cut])
+        lines, self._rest = whole_lines(self._rest, data)
+        if lines:
+            self.feed_lines(lines)
 
     def finish(self) -> Summary:
         """Count a last line without newline, flush, and return the summary."""

@@ -34,7 +34,7 @@ from nfkit.logs.record import IPAddress, LogRecord
 if TYPE_CHECKING:
     from nfkit.logs.fastpath import BlockSummarizer
 
-__all__ = ["ORIGIN_CODES", "NativeLane"]
+__all__ = ["ORIGIN_CODES", "NativeLane", "whole_lines"]
 
 #: Origins by their code in the scanner (its ``O_*`` numbers); code 5 is "by the source".
 ORIGIN_CODES = (attr.UPSTREAM, attr.PEER, attr.LOCAL, attr.FORWARDED, attr.UNKNOWN)
@@ -110,12 +110,9 @@ class NativeLane:
     # -- feeding -------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Add bytes; a last partial line waits for the next call or :meth:`finish`."""
-        if self._rest:
-            data = self._rest + data
-        cut = data.rfind(b"\n") + 1
-        self._rest = data[cut:]
-        if cut:
-            self.feed_lines(data[:cut])
+        lines, self._rest = whole_lines(self._rest, data)
+        if lines:
+            self.feed_lines(lines)
 
     def finish(self) -> None:
         """Count a last line without newline, and flush."""
@@ -212,30 +209,21 @@ class NativeLane:
             for text, number, is_plain in zip(
                 scanner.values(native.T_SRC, start), numbers, plain, strict=True
             ):
-                if is_plain and not keep:  # the text is the address as the summary writes it
-                    self._sources.append(text.decode("ascii"))
-                    self._addresses.append(None)
-                    self._kinds.append(_OUTSIDE)
-                    status.append(_OK)
-                    family.append(4)
-                    inside.append(0)
-                    continue
-                value = (IPv4Address(number), text.decode()) if is_plain else engine.address(text)
-                if value is None:
-                    self._sources.append("")
-                    self._addresses.append(None)
-                    self._kinds.append(_OUTSIDE)
-                    status.append(_REJECT)
-                    family.append(0)
-                    inside.append(0)
-                    continue
-                address = value[0]
-                kind = _KINDS[segment.contains(address), address in gateways]
-                self._sources.append(value[1])
+                # (address or None when no decision needs it, text as the summary writes it)
+                value: tuple[IPAddress | None, str] | None
+                if is_plain:  # the text is the address as the summary writes it
+                    value = (IPv4Address(number) if keep else None, text.decode("ascii"))
+                else:
+                    value = engine.address(text)
+                address = None if value is None else value[0]
+                kind = _OUTSIDE
+                if address is not None:
+                    kind = _KINDS[segment.contains(address), address in gateways]
+                self._sources.append("" if value is None else value[1])
                 self._addresses.append(address if keep else None)
                 self._kinds.append(kind)
-                status.append(_OK)
-                family.append(address.version)
+                status.append(_REJECT if value is None else _OK)
+                family.append(0 if value is None else 4 if address is None else address.version)
                 inside.append(kind[0])
             scanner.set(native.T_SRC, start, status, x=family, y=inside)
         start = len(self._destinations)
@@ -518,6 +506,14 @@ class NativeLane:
         summary = self.engine.summary
         summary.invalid.merge(invalid)
         summary.invalid_acks.merge(acks)
+
+
+def whole_lines(rest: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """``rest + data`` cut after its last newline: (whole lines, the partial last line)."""
+    if rest:
+        data = rest + data
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
 
 
 def _is_syslog(header: bytes) -> bool:
