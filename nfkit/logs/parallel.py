@@ -1,11 +1,14 @@
 """Run the fast engine over files: byte ranges on several cores, ``.gz`` and standard input.
 
 :func:`summarize_paths` is what ``nfkit summarize`` runs for whole files. Plain files larger than
-8 MiB are cut into byte ranges on line boundaries (:func:`split_ranges`), one worker process per
-range (``fork`` on Linux); each worker feeds its range to a
-:class:`~nfkit.logs.fastpath.BlockSummarizer` and returns a partial
-:class:`~nfkit.logs.aggregate.Summary`, which the parent merges as it arrives (merging is exact
-below ``max_sources``). ``.gz`` files and standard input are read in one stream in this process.
+8 MiB are cut into byte ranges on line boundaries (:func:`split_ranges`). With the native scanner
+(:mod:`nfkit.logs.native`) one thread per range feeds its own
+:class:`~nfkit.logs.nativepath.NativeLane` into one shared
+:class:`~nfkit.logs.fastpath.BlockSummarizer`: the scanner gives up the GIL, so the threads use
+the cores and there is one summary in memory. Without it, one worker process per range (``fork``
+on Linux) returns a partial :class:`~nfkit.logs.aggregate.Summary`, which the parent merges as
+it arrives (merging is exact below ``max_sources``). ``.gz`` files and standard input are read
+in one stream in this process.
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ def summarize_paths(
 
     Equal to ``Summary.add_lines(read_whole(path), since)`` for each path. ``jobs`` defaults
     to the number of CPUs; plain files are split into byte ranges on line boundaries, one
-    worker process per range at a time. ``progress(done, total)`` is called with bytes read
+    thread (native scanner) or worker process (without it) per range at a time.
+    ``progress(done, total)`` is called with bytes read
     (for :class:`~nfkit.logs.progress.Progress`). ``reference`` is "now" for syslog years
     (default: that of :func:`parse_line`, which forked workers share).
     """
