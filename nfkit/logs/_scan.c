@@ -1325,11 +1325,6 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
  * as findings._best_windows slides them. Writes (kind 0 vertical / 1 horizontal, number,
  * count, start) for the counts of at least ``vmin`` / ``hmin``; returns how many, -1 when
  * memory runs out. ``out`` holds 4 * 2 * n numbers. */
-int64_t nfs_windows(const uint64_t *keys, int64_t n, const int64_t *slots, const uint8_t *is_port,
-                    int64_t span, int64_t vmin, int64_t hmin, int64_t *out) {
-    return windows(keys, n, slots, is_port, span, vmin, hmin, out);
-}
-
 static int64_t windows(const uint64_t *keys, int64_t n, const int64_t *slots,
                        const uint8_t *is_port, int64_t span, int64_t vmin, int64_t hmin,
                        int64_t *out) {

@@ -72,7 +72,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
     "nfs_sort_unique": (_I64, [_P, _I64]),
     "nfs_renumber": (None, [_P, _I64, _P, _P, _P, _P]),
-    "nfs_windows": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, _P]),
     "nfs_windows_many": (_I64, [_P, _P, _I64, _P, _P, _I64, _I64, _I64, _P, _I64]),
     "nfs_window_items": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, ctypes.c_int, _P]),
 }
@@ -349,7 +348,7 @@ class Windows:
     port protocol; both are the activity store's numbering.
     """
 
-    __slots__ = ("_is_port", "_lib", "_out", "_slots", "span")
+    __slots__ = ("_is_port", "_lib", "_slots", "span")
 
     def __init__(self, slots: array[int], is_port: array[int], span: int) -> None:
         if _LIB is None:
@@ -358,29 +357,14 @@ class Windows:
         self._slots = slots
         self._is_port = is_port
         self.span = span
-        self._out = array("q")
-
-    def best(self, keys: array[int], vmin: int, hmin: int) -> list[tuple[int, int, int, int]]:
-        """(kind: 0 vertical, 1 horizontal; destination or port number; count; window start)
-        for the counts of at least ``vmin`` (vertical) or ``hmin`` (horizontal)."""
-        out = self._out
-        if len(out) < 8 * len(keys):
-            out.frombytes(bytes(8 * (8 * len(keys) - len(out))))
-        found = int(
-            self._lib.nfs_windows(
-                _address(keys), len(keys), _address(self._slots), _address(self._is_port),
-                self.span, vmin, hmin, _address(out),
-            )
-        )  # fmt: skip
-        if found < 0:
-            raise MemoryError("native scanner")
-        return [(out[i], out[i + 1], out[i + 2], out[i + 3]) for i in range(0, 4 * found, 4)]
 
     def best_many(
         self, arrays: list[array[int]], vmin: int, hmin: int
     ) -> list[tuple[int, int, int, int, int]]:
-        """:meth:`best` for many sources at once (one call into C, without the GIL): (index
-        in ``arrays``, kind, number, count, start)."""
+        """Per source of ``arrays`` (its activity keys), the densest windows whose count
+        reaches ``vmin`` (vertical: ports on one destination) or ``hmin`` (horizontal:
+        destinations of one port), in one call into C without the GIL: (index in ``arrays``,
+        kind 0 vertical / 1 horizontal, destination or port number, count, window start)."""
         pointers = array("Q", [_address(keys) for keys in arrays])
         lengths = array("q", [len(keys) for keys in arrays])
         cap = 5 * 4096
