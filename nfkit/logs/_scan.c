@@ -1262,46 +1262,12 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
     int64_t *one = malloc((size_t)(8 * (most ? most : 1)) * sizeof *one);
     if (!one) return -1;
     int64_t need = 0;
-    /* a set of numbers, emptied by moving to the next generation */
-    size_t size = 16;
-    while (size < 2 * (size_t)most) size *= 2;
-    uint64_t *set = malloc(size * sizeof *set);
-    uint32_t *stamp = calloc(size, sizeof *stamp);
-    if (!set || !stamp) {
-        free(one);
-        free(set);
-        free(stamp);
-        return -1;
-    }
-    uint32_t generation = 0;
     for (int64_t i = 0; i < sources; i++) {
         /* a window holds at most n (destination, port) pairs: no count can reach the levels */
         if (lens[i] < vmin && lens[i] < hmin) continue;
-        /* nor more ports than the source touched, or hosts (the cheap bound of scans()) */
-        int64_t distinct[2] = {0, 0};
-        size_t mask = 16;
-        while (mask < 2 * (size_t)lens[i]) mask *= 2;
-        mask--;
-        for (int which = 0; which < 2; which++) {
-            generation++;
-            for (int64_t j = 0; j < lens[i]; j++) {
-                uint64_t v = which ? (keys[i][j] >> K_DST_SHIFT) & K_DST_MASK
-                                   : keys[i][j] & K_PORT_MASK;
-                size_t h = slot_of(v, mask);
-                while (stamp[h] == generation && set[h] != v) h = (h + 1) & mask;
-                if (stamp[h] != generation) {
-                    stamp[h] = generation;
-                    set[h] = v;
-                    distinct[which]++;
-                }
-            }
-        }
-        if (distinct[0] < vmin && distinct[1] < hmin) continue;
         int64_t k = windows(keys[i], lens[i], slots, is_port, span, vmin, hmin, one);
         if (k < 0) {
             free(one);
-            free(set);
-            free(stamp);
             return -1;
         }
         for (int64_t j = 0; j < k; j++) {
@@ -1314,8 +1280,6 @@ int64_t nfs_windows_many(const uint64_t *const *keys, const int64_t *lens, int64
     }
     need = 5 * found;
     free(one);
-    free(set);
-    free(stamp);
     return need > cap ? -need : found;
 }
 
