@@ -837,3 +837,16 @@ def test_daylight_saving_changes(zone: str, monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@needs_native
+def test_a_library_of_another_interface_version_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``_scan.so`` left from an older ``_scan.c`` (a stale build) is refused, not called."""
+    assert native._load() is not None
+    monkeypatch.setattr(native, "ABI", native.ABI + 1)
+    assert native._load() is None
+    monkeypatch.setenv("NFKIT_PURE", "1")
+    monkeypatch.setattr(native, "ABI", native.ABI - 1)
+    assert native._load() is None  # NFKIT_PURE wins

@@ -314,6 +314,11 @@ typedef struct {
     double evidence_limit[2];
 } scanner_t;
 
+/* The interface version: nfkit/logs/native.py refuses a library built from another one (a
+ * stale build after this file changed). Raise it with every change of a signature or of what
+ * a call means. */
+int64_t nfs_abi(void) { return 3; }
+
 void *nfs_new(int64_t slot_seconds, double cutoff) {
     scanner_t *s = calloc(1, sizeof(scanner_t));
     if (s) {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ABI",
     "LIBRARY_NAME",
     "M_ACTIVITY",
     "M_CLASSES",
@@ -48,7 +49,10 @@ M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, M_ACTIVITY = range(6)  # activ
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
+#: The interface version this module speaks (``nfs_abi`` in ``_scan.c``).
+ABI = 3
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "nfs_abi": (_I64, []),
     "nfs_new": (_P, [_I64, ctypes.c_double]),
     "nfs_derive": (None, [_P, _I64]),
     "nfs_minutes": (ctypes.c_int, [_P, ctypes.c_char_p, _I64, _I64, _P]),
@@ -95,6 +99,8 @@ def _load() -> ctypes.CDLL | None:
             function.restype = restype
             function.argtypes = argtypes
     except (OSError, AttributeError):
+        return None
+    if lib.nfs_abi() != ABI:  # built from another version of _scan.c: rebuild (make setup)
         return None
     return lib
 
