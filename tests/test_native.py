@@ -850,3 +850,24 @@ def test_a_library_of_another_interface_version_is_not_used(
     monkeypatch.setenv("NFKIT_PURE", "1")
     monkeypatch.setattr(native, "ABI", native.ABI - 1)
     assert native._load() is None  # NFKIT_PURE wins
+
+
+@needs_native
+def test_threads_number_slots_in_time_order(
+    big_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads start in different parts of the file; the slots between the first and the last
+    line are numbered in time order beforehand, so the scan search needs no sorting. The
+    summary (and its scans) is the same either way."""
+    config = CONFIGS["gateway"]
+    one = summarize_paths([big_log], config, jobs=1, reference=REFERENCE)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(parallel, "BLOCK_SIZE", 8192)
+    threaded = summarize_paths([big_log], config, jobs=3, reference=REFERENCE)
+    slots = threaded.activity.slot_numbers()
+    used = {slot for source in threaded.activity for slot in threaded.activity.by_slot(source)}
+    assert used and [slot for slot in slots if slot in used] == sorted(used)
+    assert threaded.to_dict() == one.to_dict()
+    monkeypatch.setattr(parallel, "_SLOTS_AHEAD", 0)  # too many: nothing numbered ahead
+    unordered = summarize_paths([big_log], config, jobs=3, reference=REFERENCE)
+    assert unordered.to_dict() == one.to_dict()

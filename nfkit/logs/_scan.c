@@ -1227,9 +1227,11 @@ static int load_triples(const uint64_t *keys, int64_t n, const int64_t *slots, t
         }
     }
     if (r) runs[r - 1].end = n;
-    if (r > 32) {
+    int ascending = 1; /* slots numbered in time order (nfkit.logs.parallel sees to it) */
+    for (int64_t i = 1; i < r && ascending; i++) ascending = runs[i - 1].slot < runs[i].slot;
+    if (!ascending && r > 32) {
         qsort(runs, (size_t)r, sizeof *runs, cmp_run);
-    } else {
+    } else if (!ascending) {
         for (int64_t i = 1; i < r; i++) {
             run_t x = runs[i];
             int64_t j = i;

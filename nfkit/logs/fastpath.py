@@ -295,6 +295,10 @@ class BlockSummarizer:
         self._fallback(lines)
 
     # -- interpreting distinct values with the full parser -------------------------------------
+    def parse_one(self, line: str) -> LogRecord | None:
+        """One line through the full parser, at :attr:`reference`; None if it gives no record."""
+        return self._parse(line)
+
     def _parse(self, line: str) -> LogRecord | None:
         if self.reference is None:
             return parse_line(line)
