@@ -207,3 +207,29 @@ def test_atomic_write_of_pieces_that_fail_leaves_the_old_file(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
     atomic_write(target, iter([b"a", b"b"]))
     assert target.read_bytes() == b"ab"
+
+
+def test_text_lists_the_busiest_others_and_counts_the_rest() -> None:
+    """Peers in full; of the other sources the 15 busiest (ties by origin, then address), and
+    how many more there were."""
+    line = (
+        "Nov 25 04:17:{sec:02d} srv kernel: nfkit:input:drop IN=eth0 OUT= "
+        "MAC=52:54:00:00:00:10:52:54:00:00:00:{mac}:08:00 SRC={src} DST=192.0.2.10 LEN=60 "
+        "TOS=0x00 PREC=0x00 TTL=52 ID=1 DF PROTO=TCP SPT=40000 DPT=22 WINDOW=64240 RES=0x00 "
+        "SYN URGP=0 "
+    )
+    config = SummaryConfig(
+        segment=Segment.from_values(networks=["192.0.2.0/24"], gateway_macs=["52:54:00:00:00:01"])
+    )
+    summary = Summary(config)
+    lines = []
+    for number in range(20):  # upstream sources, number + 1 packets each
+        lines += [line.format(sec=number, mac="01", src=f"198.51.100.{number}")] * (number + 1)
+    lines += [line.format(sec=1, mac="aa", src="192.0.2.77")] * 2  # a peer
+    summary.add_lines(lines)
+    text = render(summary, "text")
+    assert "... and 5 more sources" in text
+    assert "192.0.2.77" in text.split("PEERS ON THE LOCAL SEGMENT")[1]
+    shown = [f"198.51.100.{n} " for n in range(5, 20)]
+    assert all(address in text for address in shown)
+    assert not any(f"198.51.100.{n} " in text for n in range(5))

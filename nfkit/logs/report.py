@@ -8,6 +8,7 @@ of a source checkout or ``nfkit/templates/report`` in the wheel (:func:`template
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import os
@@ -140,11 +141,20 @@ def _peers(ranked: list[tuple[str, SourceStats]]) -> int:
 def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -> str:
     """Plain text that fits a cron mail: findings first, then the tables, capped in length."""
     # Only the sources shown are turned into dicts: a summary may hold 100,000 of them.
-    ranked = summary.sorted_sources()
-    peer_count = _peers(ranked)
-    data = summary.to_dict(complete=False, ranked=ranked[:peer_count])
-    rest = sorted(ranked[peer_count:], key=lambda item: -item[1].packets)
-    others = [summary.source_entry(a, stats, complete=False) for a, stats in rest[:15]]
+    # Peers in full (in Summary.sorted_sources order), of the others only the 15 busiest: no
+    # sort of every source.
+    order = {origin: i for i, origin in enumerate(attr.ORIGINS)}
+    peers_ranked = sorted(
+        ((a, stats) for a, stats in summary.sources.items() if stats.origin == attr.PEER),
+        key=lambda item: (-item[1].packets, item[0]),
+    )
+    data = summary.to_dict(complete=False, ranked=peers_ranked)
+    rest = heapq.nsmallest(
+        15,
+        ((a, stats) for a, stats in summary.sources.items() if stats.origin != attr.PEER),
+        key=lambda item: (-item[1].packets, order.get(item[1].origin, 99), item[0]),
+    )
+    others = [summary.source_entry(a, stats, complete=False) for a, stats in rest]
     out: list[str] = []
     first, last = summary.period()
     period = f", {_short(iso(first))} .. {_short(iso(last))} UTC" if first is not None else ""
@@ -208,8 +218,9 @@ def render_text(summary: Summary, trend: Trend | None = None, title: str = "") -
                 f"  {s['address']:39}  {s['origin']:9}  {packets:>7}  "
                 f"{_short(s['last_seen']):19}  {_ports(s['ports'])}"
             )
-        if len(rest) > 15:
-            out.append(f"  ... and {len(rest) - 15} more sources")
+        not_shown = len(summary.sources) - len(peers_ranked) - len(rest)
+        if not_shown > 0:
+            out.append(f"  ... and {not_shown} more sources")
     if data["upstream"]:
         out += ["", "THROUGH THE GATEWAY (what the upstream firewall let through, by port)"]
         through = sorted(data["upstream"].items(), key=lambda kv: -sum(kv[1].values()))
