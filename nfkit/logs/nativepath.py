@@ -61,7 +61,7 @@ _HOP_TTLS = (64, 63, 256)
 #: costs Python work once per flush: the fewer flushes, the faster; 16-32 bytes of C each).
 _TABLE_LIMIT = 1 << 21
 #: The activity keys are moved when there are this many (one per row: 12 bytes of C each).
-_ACTIVITY_LIMIT = 1 << 22
+_ACTIVITY_LIMIT = 6 << 20
 #: The value tables are emptied (after a flush) when one holds this many values.
 _VALUE_LIMIT = 1 << 17
 
