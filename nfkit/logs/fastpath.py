@@ -45,7 +45,7 @@ from nfkit.logs import attribution as attr
 from nfkit.logs import native
 from nfkit.logs.aggregate import Summary, SummaryConfig
 from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
-from nfkit.logs.nativepath import NativeLane, whole_lines
+from nfkit.logs.nativepath import LineFeeder, NativeLane
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
 
@@ -148,7 +148,7 @@ class _Port:
     has_port: bool
 
 
-class BlockSummarizer:
+class BlockSummarizer(LineFeeder):
     """Feed blocks of log bytes (whole lines), get a :class:`Summary` equal to the full parser's.
 
     ``reference`` is "now" for the year of syslog dates (default: what :func:`parse_line`
@@ -403,17 +403,9 @@ class BlockSummarizer:
         return _Port(proto, None, False)  # no port, no ICMP type: counted, not a port
 
     # -- feeding -------------------------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Add bytes of a log; a last partial line waits for the next call or :meth:`finish`."""
-        lines, self._rest = whole_lines(self._rest, data)
-        if lines:
-            self.feed_lines(lines)
-
     def finish(self) -> Summary:
         """Count a last line without newline, flush, and return the summary."""
-        if self._rest:
-            rest, self._rest = self._rest, b""
-            self.feed_lines(rest + b"\n")
+        self.feed_rest()
         self.flush()
         return self.summary
 

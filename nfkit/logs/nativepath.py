@@ -34,7 +34,7 @@ from nfkit.logs.record import IPAddress, LogRecord
 if TYPE_CHECKING:
     from nfkit.logs.fastpath import BlockSummarizer
 
-__all__ = ["ORIGIN_CODES", "NativeLane", "whole_lines"]
+__all__ = ["ORIGIN_CODES", "LineFeeder", "NativeLane", "whole_lines"]
 
 #: Origins by their code in the scanner (its ``O_*`` numbers); code 5 is "by the source".
 ORIGIN_CODES = (attr.UPSTREAM, attr.PEER, attr.LOCAL, attr.FORWARDED, attr.UNKNOWN)
@@ -80,14 +80,35 @@ class _Head:
         self.invalid = invalid
 
 
-class NativeLane:
+class LineFeeder:
+    """Bytes in, whole lines out to :meth:`feed_lines`; a last partial line waits."""
+
+    _rest = b""
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes; a last partial line waits for the next call or the end."""
+        lines, self._rest = whole_lines(self._rest, data)
+        if lines:
+            self.feed_lines(lines)
+
+    def feed_rest(self) -> None:
+        """Count a last line without newline (at the end)."""
+        if self._rest:
+            rest, self._rest = self._rest, b""
+            self.feed_lines(rest + b"\n")
+
+    def feed_lines(self, block: bytes) -> None:
+        """Add whole lines (``block`` ends with a newline)."""
+        raise NotImplementedError
+
+
+class NativeLane(LineFeeder):
     """One byte stream (a file, a range of one) scanned natively into ``engine``'s summary."""
 
     def __init__(self, engine: BlockSummarizer) -> None:
         self.engine = engine
         config = engine.config
         self.scanner = native.Scanner(config.slot_seconds, engine.cutoff)
-        self._rest = b""
         #: Headers read so far; minutes told to the scanner.
         self._header_count = 0
         self._minutes: set[bytes] = set()
@@ -108,17 +129,9 @@ class NativeLane:
         self._scratch = LogRecord()
 
     # -- feeding -------------------------------------------------------------------------------
-    def feed(self, data: bytes) -> None:
-        """Add bytes; a last partial line waits for the next call or :meth:`finish`."""
-        lines, self._rest = whole_lines(self._rest, data)
-        if lines:
-            self.feed_lines(lines)
-
     def finish(self) -> None:
         """Count a last line without newline, and flush."""
-        if self._rest:
-            rest, self._rest = self._rest, b""
-            self.feed_lines(rest + b"\n")
+        self.feed_rest()
         with self.engine.lock:
             self.flush()
 
