@@ -9,8 +9,10 @@ for a :class:`~nfkit.logs.fastpath.BlockSummarizer` (its *engine*), in four step
 2. each value new to the lane is read once in Python, by the engine's own interpreters — the
    full parser on a representative line for headers and heads, :func:`ipaddress.ip_address` for
    addresses — and what it means goes back to the scanner (status, origin, activity bits...);
-3. the scanner counts the rows into integer-keyed tables (no GIL held) and hands back the lines
-   the full parser must read (any value it rejected) and the INVALID drops;
+   classic syslog headers of a minute already read are dated by the scanner itself;
+3. the scanner counts the rows into integer-keyed tables (no GIL held), INVALID drops and their
+   flows included, and hands back the lines the full parser must read (any value it rejected),
+   the PMTUD errors, and the INVALID drops that may be evidence or whose flow Python writes;
 4. when a table grows, :meth:`NativeLane.flush` moves the counts into the engine's summary,
    once per distinct key, exactly as :meth:`BlockSummarizer.flush` does for its own counters.
 
