@@ -871,3 +871,41 @@ def test_threads_number_slots_in_time_order(
     monkeypatch.setattr(parallel, "_SLOTS_AHEAD", 0)  # too many: nothing numbered ahead
     unordered = summarize_paths([big_log], config, jobs=3, reference=REFERENCE)
     assert unordered.to_dict() == one.to_dict()
+
+
+@needs_native
+def test_small_files_are_thread_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rotated logs below the range size each become a thread's task (threads share one
+    summary, so no merge makes them not worth it); the result is one job's."""
+    data = _mixed_log(3000, seed=51)
+    lines = data.split(b"\n")
+    paths = []
+    for number in range(6):
+        path = tmp_path / f"kern.log.{number}"
+        path.write_bytes(b"\n".join(lines[number * 500 : (number + 1) * 500]) + b"\n")
+        paths.append(path)
+    (tmp_path / "empty.log").write_bytes(b"")
+    paths.append(tmp_path / "empty.log")
+    config = CONFIGS["gateway"]
+    one = summarize_paths(paths, config, jobs=1, reference=REFERENCE).to_dict()
+    calls = _threads_used(monkeypatch)
+    got = summarize_paths(paths, config, jobs=2, reference=REFERENCE).to_dict()
+    assert calls == [6]  # one task per non-empty file
+    assert got == one
+
+
+@needs_native
+def test_a_read_error_in_a_thread_names_the_file(
+    big_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while a thread reads its range is the same LogReadError as in one thread."""
+    from nfkit.errors import LogReadError
+
+    def failing(path: str, start: int, end: int, size: int | None = None) -> Iterator[bytes]:
+        raise PermissionError(13, "Permission denied")
+        yield b""  # pragma: no cover - a generator
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(parallel, "read_range", failing)
+    with pytest.raises(LogReadError, match=r"kern\.log: cannot read log: Permission denied"):
+        summarize_paths([big_log], jobs=2)

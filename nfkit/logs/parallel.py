@@ -153,6 +153,9 @@ def summarize_paths(
         if progress is not None:
             progress(finished, total)
 
+    # Threads share one summary, so a small file is worth a task of its own; worker processes
+    # each return a summary to merge, which only a large range is worth.
+    threads = native.available()
     # Files read here share one engine (finish() after each keeps a last line without newline
     # apart); parallel parts are merged into it, or the first part becomes the result.
     engine = BlockSummarizer(config, since, reference)
@@ -169,8 +172,13 @@ def summarize_paths(
                 with gzip.open(name, "rb") as handle:
                     _read_stream(handle.read, engine.feed, lambda _size: None)
                 done(Path(name).stat().st_size)
-            elif jobs == 1 or Path(name).stat().st_size < PARALLEL_MIN:
+            elif jobs == 1 or (Path(name).stat().st_size < PARALLEL_MIN and not threads):
                 _read_range(name, 0, Path(name).stat().st_size, engine.feed, done)
+            elif Path(name).stat().st_size < PARALLEL_MIN:  # a thread's task, whole
+                size = Path(name).stat().st_size
+                if size:
+                    tasks.append((name, 0, size))
+                continue
             else:
                 tasks.extend((name, a, b) for a, b in split_ranges(name, jobs))
                 continue
@@ -180,7 +188,7 @@ def summarize_paths(
         engine.finish()
         used = True
     result = engine.summary if used else None
-    if tasks and native.available():
+    if tasks and threads:
         return _run_threads(engine, tasks, jobs, done)
     if tasks:
         result = _run_parallel(result, config, tasks, jobs, since, reference, done)
@@ -204,6 +212,7 @@ def _run_threads(
     errors: list[BaseException] = []
 
     def work() -> None:
+        path = ""
         try:
             while True:
                 with lock:
@@ -218,6 +227,9 @@ def _run_threads(
                         done(len(chunk))
                 lane.finish()
                 lane.scanner.close()  # its tables are in the summary now
+        except OSError as exc:  # as the reader in this thread words it
+            with lock:
+                errors.append(LogReadError(f"{path}: cannot read log: {exc.strerror or exc}"))
         except BaseException as exc:  # handed to the caller's thread
             with lock:
                 errors.append(exc)
@@ -235,7 +247,7 @@ def _run_threads(
         if enabled:
             gc.enable()
     if errors:
-        raise errors[0]
+        raise errors[0] from None
     native.release_memory()
     return engine.summary
 
