@@ -18,6 +18,7 @@ peer on the segment scanned this host), ``segment_mismatch`` (attribution and TT
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import os
 from array import array
@@ -454,6 +455,7 @@ def _rules(by_prefix: Mapping[str, int]) -> str:
     return ", ".join(f"'{p or '(no prefix)'}' ({n})" for p, n in top(by_prefix))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # port keys and addresses repeat in every source's lists
 def natural(text: str) -> tuple[Any, ...]:
     """Sort "tcp/22" before "tcp/443" and 10.0.0.2 before 10.0.0.10."""
     head, _, tail = text.partition("/")
