@@ -24,7 +24,9 @@
 #define NONE UINT32_MAX
 
 enum { T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT, N_STRTABS };
-enum { M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, N_MAPS, M_ACTIVITY = N_MAPS };
+enum { M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, M_PMTUD, N_MAPS, M_ACTIVITY = N_MAPS };
+/* findings whose flows the scanner writes: INVALID drops, the ACKs among them, PMTUD hazards */
+enum { F_DROPS, F_ACKS, F_PMTUD, N_FINDINGS };
 /* status values written by Python */
 enum { ST_NEW = 0, ST_OK = 1, ST_REJECT = 2, ST_SKIP = 3 };
 /* origin codes (the order of nativepath.ORIGIN_CODES); head x == O_DEPENDS: by the source */
@@ -305,19 +307,19 @@ typedef struct {
     map_t slot_bits;
     int64_t slot_seconds;
     double cutoff;
-    /* INVALID drops: the distinct flows of all [0] and of the ACKs among them [1], the
-     * smallest ``flow_limit`` kept past twice that many (``capped``); rows later than
-     * ``evidence_limit`` are no earlier evidence than what Python keeps */
-    strtab_t flows[2];
-    int capped[2];
+    /* per finding (F_*): its distinct flows, the smallest ``flow_limit`` kept past twice that
+     * many (``capped``); rows later than ``evidence_limit`` are no earlier evidence than what
+     * Python keeps */
+    strtab_t flows[N_FINDINGS];
+    int capped[N_FINDINGS];
     int64_t flow_limit;
-    double evidence_limit[2];
+    double evidence_limit[N_FINDINGS];
 } scanner_t;
 
 /* The interface version: nfkit/logs/native.py refuses a library built from another one (a
  * stale build after this file changed). Raise it with every change of a signature or of what
  * a call means. */
-int64_t nfs_abi(void) { return 3; }
+int64_t nfs_abi(void) { return 4; }
 
 void *nfs_new(int64_t slot_seconds, double cutoff) {
     scanner_t *s = calloc(1, sizeof(scanner_t));
@@ -325,7 +327,7 @@ void *nfs_new(int64_t slot_seconds, double cutoff) {
         s->slot_seconds = slot_seconds > 0 ? slot_seconds : 1;
         s->cutoff = cutoff;
         s->flow_limit = 10000;
-        s->evidence_limit[0] = s->evidence_limit[1] = INFINITY;
+        for (int i = 0; i < N_FINDINGS; i++) s->evidence_limit[i] = INFINITY;
     }
     return s;
 }
@@ -336,8 +338,7 @@ void nfs_free(void *p) {
     for (int i = 0; i < N_STRTABS; i++) strtab_free(&s->tabs[i]);
     for (int i = 0; i < N_MAPS; i++) free(s->maps[i].e);
     strtab_free(&s->minutes);
-    strtab_free(&s->flows[0]);
-    strtab_free(&s->flows[1]);
+    for (int i = 0; i < N_FINDINGS; i++) strtab_free(&s->flows[i]);
     free(s->slot_bits.e);
     free(s->rows);
     free(s->fallback);
@@ -687,6 +688,17 @@ static int cap_flows(strtab_t *t, int64_t limit) {
     return 0;
 }
 
+/* One flow of finding ``which``; the smallest are kept past twice the limit. -1: no memory. */
+static int add_flow(scanner_t *s, int which, const char *flow, size_t n) {
+    strtab_t *f = &s->flows[which];
+    if (strtab_id(f, flow, n) == NONE) return -1;
+    if ((int64_t)f->n > 2 * s->flow_limit) {
+        if (cap_flows(f, s->flow_limit)) return -1;
+        s->capped[which] = 1;
+    }
+    return 0;
+}
+
 /* Pass 1: cut and number every line of ``block`` (whole lines, the last ending in a newline).
  * Returns the number of lines, or -1 when memory runs out. */
 int64_t nfs_scan(void *sp, const char *block, int64_t size) {
@@ -881,12 +893,30 @@ int nfs_count(void *sp, int64_t *out) {
         uint64_t o = (uint64_t)origin;
         /* only the hops a TTL means matter: 0 (64, 128, 255), some (other <= 255), unknown */
         double t = hd->d[h];
-        if (r->kind) { /* PMTUD: counted in the timeline and as a finding, not per source */
+        if (r->kind) { /* PMTUD: counted in the timeline and per head, not per source */
             if (map_add(&s->maps[M_TIMELINE], TIMELINE_KEY(hd->bits[h] >> 44, x, o), 1) ||
-                grow((void **)&s->pmtud, &s->pmtudcap, s->npmtud + 1, sizeof *s->pmtud))
+                map_add(&s->maps[M_PMTUD], x, 1))
+                return -1;
+            if (!(hx->bits[x] & 1)) continue; /* let through: only counted */
+            uint32_t flags = 0;
+            if (sr->plain[src] && ds->plain[dst]) { /* the flow "src>dst" */
+                char flow[40], *f = flow;
+                memcpy(f, sr->arena + sr->offs[src], sr->lens[src]);
+                f += sr->lens[src];
+                *f++ = '>';
+                memcpy(f, ds->arena + ds->offs[dst], ds->lens[dst]);
+                f += ds->lens[dst];
+                if (add_flow(s, F_PMTUD, flow, (size_t)(f - flow))) return -1;
+            } else {
+                flags |= 4; /* Python writes this flow */
+            }
+            if ((isnan(t) ? 0.0 : t) <= s->evidence_limit[F_PMTUD]) flags |= 8;
+            if (!flags) continue;
+            if (grow((void **)&s->pmtud, &s->pmtudcap, s->npmtud + 1, sizeof *s->pmtud))
                 return -1;
             invalid_t *v = &s->pmtud[s->npmtud++];
             memset(v, 0, sizeof *v);
+            v->flags = flags;
             v->head = x;
             v->src = src;
             v->dst = dst;
@@ -938,19 +968,13 @@ int nfs_count(void *sp, int64_t *out) {
                 o += ds->lens[dst];
                 *o++ = ':';
                 o = put_number(o, r->dpt);
-                for (int w = 0; w <= ack; w++) {
-                    strtab_t *f = &s->flows[w];
-                    if (strtab_id(f, flow, (size_t)(o - flow)) == NONE) return -1;
-                    if ((int64_t)f->n > 2 * s->flow_limit) {
-                        if (cap_flows(f, s->flow_limit)) return -1;
-                        s->capped[w] = 1;
-                    }
-                }
+                for (int w = F_DROPS; w <= (ack ? F_ACKS : F_DROPS); w++)
+                    if (add_flow(s, w, flow, (size_t)(o - flow))) return -1;
             } else if (r->dpt != NONE) {
                 flags |= 4; /* Python writes this flow (an address it must write itself) */
             }
             double te = isnan(t) ? 0.0 : t;
-            if (te <= s->evidence_limit[0] || (ack && te <= s->evidence_limit[1]))
+            if (te <= s->evidence_limit[F_DROPS] || (ack && te <= s->evidence_limit[F_ACKS]))
                 flags |= 8; /* may be among the earliest lines */
             if (!(flags & 12)) continue;
             if (grow((void **)&s->invalid, &s->invcap, s->ninvalid + 1, sizeof *s->invalid))
@@ -981,9 +1005,10 @@ void nfs_fallback(void *sp, uint32_t *out) {
     memcpy(out, s->fallback, 2 * s->nfallback * sizeof *out);
 }
 
-/* The INVALID drops (``which`` 0) or PMTUD errors (1) of the last nfs_count: 8 numbers each
- * (head, source, destination, TCP source port, TCP destination port or 2**32-1, flags, line
- * offset, line length), and times. */
+/* The INVALID drops (``which`` 0) or PMTUD hazards (1) of the last nfs_count that Python must
+ * see (flag 4: a flow it writes; 8: maybe among the earliest lines): 8 numbers each (head,
+ * source, destination, TCP source port, TCP destination port or 2**32-1, flags, line offset,
+ * line length), and times. */
 void nfs_invalid(void *sp, int which, uint32_t *ints, double *times) {
     scanner_t *s = sp;
     size_t n = which ? s->npmtud : s->ninvalid;
@@ -1002,18 +1027,19 @@ void nfs_invalid(void *sp, int which, uint32_t *ints, double *times) {
     }
 }
 
-/* Rows later than these times are no evidence (INVALID drops, their ACKs). */
-void nfs_evidence_limits(void *sp, double all, double acks) {
+/* Rows later than these times are no evidence (INVALID drops, their ACKs, PMTUD hazards). */
+void nfs_evidence_limits(void *sp, double drops, double acks, double pmtud) {
     scanner_t *s = sp;
-    s->evidence_limit[0] = all;
-    s->evidence_limit[1] = acks;
+    s->evidence_limit[F_DROPS] = drops;
+    s->evidence_limit[F_ACKS] = acks;
+    s->evidence_limit[F_PMTUD] = pmtud;
 }
 
-/* Move the flows of INVALID drops (``which`` 0) or of their ACKs (1) out, each followed by a
- * newline; *capped: whether more than the limit were seen. Returns the bytes written, or minus
+/* Move the flows of finding ``which`` (F_*) out, each followed by a newline; *capped: whether more than the limit were seen. Returns the bytes written, or minus
  * the bytes needed when ``cap`` is too small (nothing moved then). */
 int64_t nfs_take_flows(void *sp, int which, char *out, int64_t cap, int *capped) {
     scanner_t *s = sp;
+    if (which < 0 || which >= N_FINDINGS) return 0;
     strtab_t *t = &s->flows[which];
     int64_t need = 0;
     for (size_t i = 0; i < t->n; i++) need += t->lens[i] + 1;

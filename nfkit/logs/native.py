@@ -20,10 +20,14 @@ from typing import Any
 
 __all__ = [
     "ABI",
+    "F_ACKS",
+    "F_DROPS",
+    "F_PMTUD",
     "LIBRARY_NAME",
     "M_ACTIVITY",
     "M_CLASSES",
     "M_INVALID",
+    "M_PMTUD",
     "M_PORTS",
     "M_TIMELINE",
     "M_TTL",
@@ -45,12 +49,16 @@ __all__ = [
 LIBRARY_NAME = "_scan.so"
 # Value tables and counter tables, numbered as in _scan.c.
 T_HEADER, T_HEAD, T_SRC, T_DST, T_PORT = range(5)
-M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, M_ACTIVITY = range(6)  # activity: not a table
+M_TTL, M_TIMELINE, M_CLASSES, M_PORTS, M_INVALID, M_PMTUD, M_ACTIVITY = range(7)  # activity: rows
+#: Findings whose flows the scanner writes: INVALID drops, the ACKs among them, PMTUD hazards.
+F_DROPS, F_ACKS, F_PMTUD = range(3)
+#: Where the number of sources with times is in :meth:`Scanner.sizes`.
+_TOUCHED = 5 + M_ACTIVITY + 1
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 #: The interface version this module speaks (``nfs_abi`` in ``_scan.c``).
-ABI = 3
+ABI = 4
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_abi": (_I64, []),
     "nfs_new": (_P, [_I64, ctypes.c_double]),
@@ -71,7 +79,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_activity": (_I64, [_P, _P, _P]),
     "nfs_take_times": (_I64, [_P, _P, _P, _P]),
     "nfs_clear": (None, [_P]),
-    "nfs_evidence_limits": (None, [_P, ctypes.c_double, ctypes.c_double]),
+    "nfs_evidence_limits": (None, [_P, ctypes.c_double, ctypes.c_double, ctypes.c_double]),
     "nfs_take_flows": (_I64, [_P, ctypes.c_int, _P, _I64, _P]),
     "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
     "nfs_sort_unique": (_I64, [_P, _I64]),
@@ -287,9 +295,9 @@ class Scanner:
         return ints, times
 
     def sizes(self) -> array[int]:
-        """The five value tables' sizes, the five counter tables', the activity rows, then the
+        """The five value tables' sizes, the six counter tables', the activity rows, then the
         sources with times."""
-        out = array("q", bytes(8 * 12))
+        out = array("q", bytes(8 * (_TOUCHED + 1)))
         self._lib.nfs_sizes(self._handle, _address(out))
         return out
 
@@ -315,7 +323,7 @@ class Scanner:
 
     def take_times(self) -> tuple[array[int], array[float], array[float]]:
         """Empty the first and last times: source numbers, firsts, lasts."""
-        size = self.sizes()[11]
+        size = self.sizes()[_TOUCHED]
         ids = array("I", bytes(4 * size))
         lows = array("d", bytes(8 * size))
         highs = array("d", bytes(8 * size))
@@ -325,21 +333,22 @@ class Scanner:
             )
         return ids, lows, highs
 
-    def evidence_limits(self, drops: float, acks: float) -> None:
-        """INVALID drops (ACKs among them) later than these times are no evidence: the scanner
-        hands back only rows at or before them (and those whose flow Python must write)."""
-        self._lib.nfs_evidence_limits(self._handle, drops, acks)
+    def evidence_limits(self, drops: float, acks: float, pmtud: float) -> None:
+        """INVALID drops, the ACKs among them and PMTUD hazards later than these times are no
+        evidence: the scanner hands back only rows at or before them (and those whose flow
+        Python must write)."""
+        self._lib.nfs_evidence_limits(self._handle, drops, acks, pmtud)
 
-    def take_flows(self, acks: bool) -> tuple[list[str], bool]:
-        """Empty the distinct flows of INVALID drops (or of their ACKs) the scanner wrote, and
+    def take_flows(self, which: int) -> tuple[list[str], bool]:
+        """Empty the distinct flows the scanner wrote for finding ``which`` (``F_*``), and
         whether it saw more than it kept (it keeps the smallest past twice ``FLOWS``)."""
         capped = ctypes.c_int(0)
         take = self._lib.nfs_take_flows
-        result = int(take(self._handle, int(acks), None, 0, ctypes.byref(capped)))
+        result = int(take(self._handle, which, None, 0, ctypes.byref(capped)))
         if result >= 0:  # none
             return [], bool(capped.value)
         out = ctypes.create_string_buffer(-result)
-        take(self._handle, int(acks), out, -result, ctypes.byref(capped))
+        take(self._handle, which, out, -result, ctypes.byref(capped))
         return out.raw.decode("ascii").split("\n")[:-1], bool(capped.value)
 
     def clear(self) -> None:

@@ -125,9 +125,10 @@ class NativeLane(LineFeeder):
         self._destinations: list[str | None] = []
         self._ports: list[Any] = []
         self._contradictions: dict[tuple[int, tuple[bool, bool]], str | None] = {}
-        #: INVALID drops and their ACKs counted since the last flush (flows capped as they go).
-        self._invalid, self._acks = Finding(), Finding()
-        self._evidence: tuple[list[tuple[float, str]], list[tuple[float, str]]] = ([], [])
+        #: INVALID drops, their ACKs and PMTUD hazards since the last flush: the flows Python
+        #: writes (capped as they go), and each one's earliest (time, line) evidence.
+        self._invalid, self._acks, self._pmtud_hazards = Finding(), Finding(), Finding()
+        self._evidence: tuple[list[tuple[float, str]], ...] = ([], [], [])
         self._scratch = LogRecord()
 
     # -- feeding -------------------------------------------------------------------------------
@@ -197,6 +198,7 @@ class NativeLane(LineFeeder):
         start = len(self._heads)
         if scanner.count_values(native.T_HEAD) > start:
             status, origins, invalid = array("b"), array("b"), array("b")
+            hazard = array("Q")  # a PMTUD error logged by this head's rule is a hazard
             attributor = engine.attributor
             for text in scanner.values(native.T_HEAD, start):
                 head_info = engine.head_info(text)
@@ -205,6 +207,7 @@ class NativeLane(LineFeeder):
                     status.append(_REJECT)
                     origins.append(0)
                     invalid.append(0)
+                    hazard.append(0)
                     continue
                 record, prefix, verdict, is_invalid = head_info
                 self._heads.append(_Head(record, prefix, verdict, is_invalid))
@@ -212,7 +215,8 @@ class NativeLane(LineFeeder):
                 status.append(_OK)
                 origins.append(_DEPENDS if origin is None else _CODE[origin])
                 invalid.append(is_invalid)
-            scanner.set(native.T_HEAD, start, status, x=origins, y=invalid)
+                hazard.append(verdict in _HAZARD)
+            scanner.set(native.T_HEAD, start, status, x=origins, y=invalid, bits=hazard)
         segment = engine.config.segment
         start = len(self._sources)
         if scanner.count_values(native.T_SRC) > start:
@@ -355,24 +359,22 @@ class NativeLane(LineFeeder):
         self.scanner.evidence_limits(*limits)
 
     def _pmtud(self, block: bytes, ints: array[int], times: array[float]) -> None:
-        """ICMP "fragmentation needed" / "packet too big": never an attack; dropped, a hazard
-        (what :meth:`Summary.add` does with them)."""
-        summary = self.engine.summary
-        heads, sources, destinations = self._heads, self._sources, self._destinations
-        finding = summary.pmtud
+        """PMTUD hazards the scanner hands back (it counts every PMTUD error per head): flows it
+        could not write (flag 4), rows that may be among the earliest (flag 8)."""
+        sources, destinations = self._sources, self._destinations
+        hazards, kept = self._pmtud_hazards, self._evidence[2]
         for row, time in enumerate(times):
-            head = heads[ints[8 * row]]
-            if head.verdict in _HAZARD:  # type: ignore[union-attr]
-                offset, length = ints[8 * row + 6 : 8 * row + 8]
-                src = sources[ints[8 * row + 1]]
-                finding.add(
-                    head.prefix,  # type: ignore[union-attr]
-                    None if math.isnan(time) else time,
-                    block[offset : offset + length].decode("utf-8", "replace"),
-                    f"{src}>{destinations[ints[8 * row + 2]]}",
-                )
-            else:
-                summary.pmtud_allowed += 1
+            _head, src, dst, _spt, _dpt, flags, offset, length = ints[8 * row : 8 * row + 8]
+            if flags & 4:
+                hazards.flows.add(f"{sources[src]}>{destinations[dst]}")
+            stamp = 0.0 if math.isnan(time) else time
+            if flags & 8 and (len(kept) < EVIDENCE or stamp <= kept[-1][0]):
+                kept.append((stamp, block[offset : offset + length].decode("utf-8", "replace")))
+                kept.sort()
+                del kept[EVIDENCE:]
+        if len(hazards.flows) > 2 * FLOWS:
+            hazards.cap_flows()
+        self._tell_evidence_limits()
 
     # -- moving the counts into the summary ----------------------------------------------------
     def flush(self) -> None:
@@ -499,8 +501,8 @@ class NativeLane(LineFeeder):
         self.engine.summary.activity.extend_runs(self._sources, keys, runs)
 
     def _flush_findings(self) -> None:
-        invalid, acks = self._invalid, self._acks
-        heads = self._heads
+        invalid, acks, hazards = self._invalid, self._acks, self._pmtud_hazards
+        heads, summary = self._heads, self.engine.summary
         table = self.scanner.take(native.M_INVALID)
         # key: head << 1 | 1 for an ACK inside an established flow
         for key, count in zip(table[0::2], table[1::2], strict=True):
@@ -508,19 +510,30 @@ class NativeLane(LineFeeder):
             prefix = heads[key >> 1].prefix  # type: ignore[union-attr]
             finding.packets += count
             finding.by_prefix[prefix] = finding.by_prefix.get(prefix, 0) + count
-        for finding, of_acks in ((invalid, False), (acks, True)):
-            flows, capped = self.scanner.take_flows(of_acks)
+        table = self.scanner.take(native.M_PMTUD)
+        for number, count in zip(table[0::2], table[1::2], strict=True):
+            head = heads[number]
+            if head.verdict in _HAZARD:  # type: ignore[union-attr]
+                prefix = head.prefix  # type: ignore[union-attr]
+                hazards.packets += count
+                hazards.by_prefix[prefix] = hazards.by_prefix.get(prefix, 0) + count
+            else:
+                summary.pmtud_allowed += count
+        findings = (invalid, acks, hazards)
+        kinds = (native.F_DROPS, native.F_ACKS, native.F_PMTUD)
+        for which, finding in zip(kinds, findings, strict=True):
+            flows, capped = self.scanner.take_flows(which)
             finding.flows.update(flows)
             finding.flows_capped = finding.flows_capped or capped
             if len(finding.flows) > 2 * FLOWS:
                 finding.cap_flows()
-        invalid.evidence, acks.evidence = self._evidence
-        self._evidence = ([], [])
+            finding.evidence = self._evidence[which]
+        self._evidence = ([], [], [])
         self._tell_evidence_limits()
-        self._invalid, self._acks = Finding(), Finding()
-        summary = self.engine.summary
+        self._invalid, self._acks, self._pmtud_hazards = Finding(), Finding(), Finding()
         summary.invalid.merge(invalid)
         summary.invalid_acks.merge(acks)
+        summary.pmtud.merge(hazards)
 
 
 def whole_lines(rest: bytes, data: bytes) -> tuple[bytes, bytes]:
