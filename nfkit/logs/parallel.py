@@ -263,11 +263,14 @@ def _number_slots(engine: BlockSummarizer, tasks: list[tuple[str, int, int]]) ->
     sort them. Slots no line uses are left out of every report."""
     times: list[float] = []
     for path, start, end in tasks:
-        with Path(path).open("rb") as handle:
-            handle.seek(start)
-            first = handle.readline()
-            handle.seek(max(start, end - 65536))
-            last = handle.read(end - handle.tell()).rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        try:
+            with Path(path).open("rb") as handle:
+                handle.seek(start)
+                first = handle.readline()
+                handle.seek(max(start, end - 65536))
+                last = handle.read(end - handle.tell()).rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        except OSError:
+            continue  # the thread reading it reports the error
         for line in (first, last):
             record = engine.parse_one(line.decode("utf-8", "replace"))
             if record is not None and record.timestamp is not None:
