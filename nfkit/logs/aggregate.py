@@ -352,6 +352,32 @@ class Summary:
 
     __hash__ = None  # type: ignore[assignment]
 
+    # -- counts the fast engines add once per distinct key ------------------------------------
+    def count_slot(self, slot: int, origin: str, prefix: str, count: int) -> None:
+        """Add ``count`` packets of ``origin`` under ``prefix`` in time ``slot`` (by origin,
+        by prefix and in the timeline, as :meth:`add` counts one record)."""
+        self.by_origin[origin] = self.by_origin.get(origin, 0) + count
+        self.prefixes[prefix] = self.prefixes.get(prefix, 0) + count
+        per_slot = self.timeline.get(slot)
+        if per_slot is None:
+            per_slot = self.timeline[slot] = {}
+        per_slot[origin] = per_slot.get(origin, 0) + count
+
+    def count_port(
+        self, origin: str, portkey: str, verdict: str, count: int, is_port: bool
+    ) -> None:
+        """Add ``count`` packets of ``origin`` to ``portkey`` under ``verdict`` (and to the
+        port table when it is a port, not an ICMP type), as :meth:`add` counts one record."""
+        if is_port:
+            self.ports[portkey] = self.ports.get(portkey, 0) + count
+        by_port = self.origin_ports.get(origin)
+        if by_port is None:
+            by_port = self.origin_ports[origin] = {}
+        verdicts = by_port.get(portkey)
+        if verdicts is None:
+            verdicts = by_port[portkey] = {}
+        verdicts[verdict] = verdicts.get(verdict, 0) + count
+
     # -- derived views ----------------------------------------------------------------------
     def sorted_sources(self) -> list[tuple[str, SourceStats]]:
         """Sources, peers first (the upstream cannot stop them), then by packets."""

@@ -756,34 +756,18 @@ class BlockSummarizer(LineFeeder):
     def _flush_slots(self) -> None:
         summary = self.summary
         port_list, triples, classes = self._port_list, self._triple_list, self._class_list
-        timeline, by_origin, prefixes = summary.timeline, summary.by_origin, summary.prefixes
         for (slot, kind), count in self._pending_timeline.items():
             origin, _verdict, prefix = classes[kind]
-            by_origin[origin] = by_origin.get(origin, 0) + count
-            prefixes[prefix] = prefixes.get(prefix, 0) + count
-            per_slot = timeline.get(slot)
-            if per_slot is None:
-                per_slot = timeline[slot] = {}
-            per_slot[origin] = per_slot.get(origin, 0) + count
+            summary.count_slot(slot, origin, prefix, count)
         self._pending_timeline = Counter()
         self._flush_activity()
-        ports, origin_ports, sources = summary.ports, summary.origin_ports, summary.sources
         for (kind, port_id), count in self._pending_classes.items():
             port_info = port_list[port_id]
-            portkey = port_info.portkey
-            if portkey is None:
-                continue
-            origin, verdict, _prefix = classes[kind]
-            if port_info.has_port:
-                ports[portkey] = ports.get(portkey, 0) + count
-            by_port = origin_ports.get(origin)
-            if by_port is None:
-                by_port = origin_ports[origin] = {}
-            verdicts = by_port.get(portkey)
-            if verdicts is None:
-                verdicts = by_port[portkey] = {}
-            verdicts[verdict] = verdicts.get(verdict, 0) + count
+            if port_info.portkey is not None:
+                origin, verdict, _prefix = classes[kind]
+                summary.count_port(origin, port_info.portkey, verdict, count, port_info.has_port)
         self._pending_classes = Counter()
+        sources = summary.sources
         for (who, port_id), count in self._pending_ports.items():
             port_info = port_list[port_id]
             stats = sources[triples[who][0]]

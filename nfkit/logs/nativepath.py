@@ -444,39 +444,28 @@ class NativeLane(LineFeeder):
     def _flush_classes(self) -> None:
         scanner, summary = self.scanner, self.engine.summary
         heads, ports = self._heads, self._ports
-        timeline, by_origin, prefixes = summary.timeline, summary.by_origin, summary.prefixes
         table = scanner.take(native.M_TIMELINE)
         slot_of = summary.activity.slot_of
         # key: slot number << 23 | head << 3 | origin
         for key, count in zip(table[0::2], table[1::2], strict=True):
-            origin = ORIGIN_CODES[key & 7]
-            prefix = heads[(key >> 3) & _ID_MASK].prefix  # type: ignore[union-attr]
-            by_origin[origin] = by_origin.get(origin, 0) + count
-            prefixes[prefix] = prefixes.get(prefix, 0) + count
-            slot = slot_of((key >> 23) << _SLOT_SHIFT)
-            per_slot = timeline.get(slot)
-            if per_slot is None:
-                per_slot = timeline[slot] = {}
-            per_slot[origin] = per_slot.get(origin, 0) + count
-        port_counts, origin_ports = summary.ports, summary.origin_ports
+            summary.count_slot(
+                slot_of((key >> 23) << _SLOT_SHIFT),
+                ORIGIN_CODES[key & 7],
+                heads[(key >> 3) & _ID_MASK].prefix,  # type: ignore[union-attr]
+                count,
+            )
         table = scanner.take(native.M_CLASSES)
         # key: head << 23 | origin << 20 | port
         for key, count in zip(table[0::2], table[1::2], strict=True):
             port = ports[key & _ID_MASK]
-            portkey = port.portkey
-            if portkey is None:
-                continue
-            origin = ORIGIN_CODES[(key >> 20) & 7]
-            verdict = heads[key >> 23].verdict  # type: ignore[union-attr]
-            if port.has_port:
-                port_counts[portkey] = port_counts.get(portkey, 0) + count
-            by_port = origin_ports.get(origin)
-            if by_port is None:
-                by_port = origin_ports[origin] = {}
-            verdicts = by_port.get(portkey)
-            if verdicts is None:
-                verdicts = by_port[portkey] = {}
-            verdicts[verdict] = verdicts.get(verdict, 0) + count
+            if port.portkey is not None:
+                summary.count_port(
+                    ORIGIN_CODES[(key >> 20) & 7],
+                    port.portkey,
+                    heads[key >> 23].verdict,  # type: ignore[union-attr]
+                    count,
+                    port.has_port,
+                )
         sources, names = summary.sources, self._sources
         protos = [port.proto for port in ports]
         portkeys = [port.portkey if port.has_port else None for port in ports]
