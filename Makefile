@@ -26,7 +26,7 @@ system-deps:
 	  fi; \
 	fi
 
-$(VENV)/.installed: pyproject.toml hatch_build.py nfkit/logs/_scan.c
+$(VENV)/.installed: pyproject.toml hatch_build.py nfkit/logs/_scan.c nfkit/logs/_store.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -314,12 +314,21 @@ typedef struct {
     int capped[N_FINDINGS];
     int64_t flow_limit;
     double evidence_limit[N_FINDINGS];
+    /* per source number: its text as the summary writes it (nfs_norms) and its number in a
+     * store (_store.c), valid while the store's epoch is ``gid_epoch`` */
+    char *narena;
+    size_t nalen, nacap, nnorm, nncap, nlcap;
+    uint64_t *noffs;
+    uint32_t *nlens;
+    uint32_t *gid;
+    size_t gidlen, gidcap;
+    uint64_t gid_epoch;
 } scanner_t;
 
 /* The interface version: nfkit/logs/native.py refuses a library built from another one (a
  * stale build after this file changed). Raise it with every change of a signature or of what
  * a call means. */
-int64_t nfs_abi(void) { return 4; }
+int64_t nfs_abi(void) { return 5; }
 
 void *nfs_new(int64_t slot_seconds, double cutoff) {
     scanner_t *s = calloc(1, sizeof(scanner_t));
@@ -349,6 +358,10 @@ void nfs_free(void *p) {
     free(s->touched);
     free(s->act);
     free(s->act_src);
+    free(s->narena);
+    free(s->noffs);
+    free(s->nlens);
+    free(s->gid);
     free(s);
 }
 
@@ -1161,6 +1174,7 @@ void nfs_clear(void *sp) {
     for (size_t i = 0; i < s->ntouched; i++) s->lo[s->touched[i]] = s->hi[s->touched[i]] = NAN;
     s->ntouched = 0;
     s->nrows = 0;
+    s->nnorm = s->nalen = s->gidlen = 0;
 }
 
 /* ---- scans: the densest window per destination and per port ----------------------------- */
@@ -1479,3 +1493,5 @@ void nfs_renumber(const uint64_t *keys, int64_t n, const uint64_t *slot_map,
                  dst_map[(keys[i] >> K_DST_SHIFT) & K_DST_MASK] | port_map[keys[i] & K_PORT_MASK];
     qsort(out, (size_t)n, sizeof *out, cmp_u64);
 }
+
+#include "_store.c"

@@ -48,6 +48,7 @@ from nfkit.logs.counters import EVIDENCE, Finding, SourceStats
 from nfkit.logs.nativepath import LineFeeder, NativeLane
 from nfkit.logs.parser import RecordStream, iter_records, parse_line
 from nfkit.logs.record import IPAddress, LogRecord
+from nfkit.logs.sourcestore import SourceStore
 
 __all__ = [
     "BLOCK_SIZE",
@@ -216,6 +217,9 @@ class BlockSummarizer(LineFeeder):
         self._rest = b""
         #: A record whose attribution fields are set from a net to ask the Attributor.
         self._scratch = LogRecord()
+        #: Where native lanes keep the per-source counts until :meth:`drain` (None without
+        #: the native scanner).
+        self.store = SourceStore() if native.available() else None
         #: The native scanner this engine's own :meth:`feed` uses, when it is built.
         self._lane = self.lane()
 
@@ -407,12 +411,21 @@ class BlockSummarizer(LineFeeder):
         """Count a last line without newline, flush, and return the summary."""
         self.feed_rest()
         self.flush()
+        self.drain()
         return self.summary
+
+    def drain(self) -> None:
+        """Move what native lanes keep in :attr:`store` into :attr:`summary` (after every lane
+        has flushed: :meth:`finish` does it for this engine's own lane)."""
+        if self.store is not None:
+            with self.lock:
+                self.store.drain(self.summary)
 
     def release(self) -> None:
         """Drop the caches of interpreted values (call after :meth:`finish` to free memory
         before the summary is pickled or merged; the engine stays usable, only slower)."""
         self.flush()
+        self.drain()
         if self._lane is not None:
             self._lane.forget()
         self._clear_caches(everything=True)

@@ -37,6 +37,7 @@ __all__ = [
     "T_PORT",
     "T_SRC",
     "Scanner",
+    "Store",
     "Windows",
     "available",
     "library_path",
@@ -58,7 +59,7 @@ _TOUCHED = 5 + M_ACTIVITY + 1
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 #: The interface version this module speaks (``nfs_abi`` in ``_scan.c``).
-ABI = 4
+ABI = 5
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_abi": (_I64, []),
     "nfs_new": (_P, [_I64, ctypes.c_double]),
@@ -86,6 +87,16 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_renumber": (None, [_P, _I64, _P, _P, _P, _P]),
     "nfs_windows_many": (_I64, [_P, _P, _I64, _P, _P, _I64, _I64, _I64, _P, _I64]),
     "nfs_window_items": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, ctypes.c_int, _P]),
+    "nfs_norms": (ctypes.c_int, [_P, _I64, _I64, ctypes.c_char_p, _P]),
+    "nfs_combos": (_I64, [_P, _P, _P, _I64]),
+    "nfs_store_new": (_P, []),
+    "nfs_store_free": (None, [_P]),
+    "nfs_store_add": (ctypes.c_int, [_P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P]),
+    "nfs_store_bound": (_I64, [_P, _I64]),
+    "nfs_store_sizes": (None, [_P, _P]),
+    "nfs_store_need": (None, [_P, _I64, _I64, _P]),
+    "nfs_store_take": (None, [_P, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P]),
+    "nfs_store_reset": (None, [_P]),
 }
 
 
@@ -328,9 +339,7 @@ class Scanner:
         lows = array("d", bytes(8 * size))
         highs = array("d", bytes(8 * size))
         if size:
-            self._lib.nfs_take_times(
-                self._handle, _address(ids), _address(lows), _address(highs)
-            )
+            self._lib.nfs_take_times(self._handle, _address(ids), _address(lows), _address(highs))
         return ids, lows, highs
 
     def evidence_limits(self, drops: float, acks: float, pmtud: float) -> None:
@@ -354,6 +363,114 @@ class Scanner:
     def clear(self) -> None:
         """Forget every numbered value and counter (take the counters first)."""
         self._lib.nfs_clear(self._handle)
+
+    def norms(self, start: int, texts: list[str]) -> None:
+        """The text, as the summary writes it, of each source value ``start`` on ("" for one
+        that is no address): what a :class:`Store` knows the source by."""
+        data = [text.encode() for text in texts]
+        lengths = array("q", [len(text) for text in data])
+        if data and self._lib.nfs_norms(
+            self._handle, start, len(data), b"".join(data), _address(lengths)
+        ):
+            raise MemoryError("native scanner")
+
+    def combos(self, kinds: array[int]) -> array[int]:
+        """The distinct (ttl key without its source << 2 | kind of source, one such source)
+        pairs of the ttl table, flattened; ``kinds`` (``array("b")``) per source number."""
+        cap = 4096
+        while True:
+            out = array("Q", bytes(16 * cap))
+            found = int(self._lib.nfs_combos(self._handle, _address(kinds), _address(out), cap))
+            if found < 0:
+                raise MemoryError("native scanner")
+            if found <= cap:
+                del out[2 * found :]
+                return out
+            cap = found
+
+
+class Store:
+    """The per-source counters of a summary, in C, filled by several scanners' lanes (hold one
+    lock around the calls): packets, error, first and last time, counters by key number, and
+    activity keys (see ``_store.c``)."""
+
+    __slots__ = ("_handle", "_lib")
+
+    def __init__(self) -> None:
+        if _LIB is None:
+            raise RuntimeError("the native scanner is not available")
+        self._lib = _LIB
+        handle = self._lib.nfs_store_new()
+        if not handle:
+            raise MemoryError("native store")
+        self._handle: int | None = handle
+
+    def close(self) -> None:
+        """Free the store's memory (also done when it is garbage collected)."""
+        handle, self._handle = self._handle, None
+        if handle:
+            self._lib.nfs_store_free(handle)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def add(self, scanner: Scanner, kinds: array[int], numbers: dict[str, array[int]]) -> None:
+        """Move ``scanner``'s per-source tables in. ``numbers`` holds the key numbers (arrays
+        ``I``): ``head_mac``, ``head_prefix``, ``origins``, ``port_proto``, ``port_key``,
+        ``combo_ids`` for ``combos`` (``Q``, as :meth:`Scanner.combos` gives them)."""
+        arrays = [
+            numbers[name] for name in ("head_mac", "head_prefix", "origins", "combos", "combo_ids")
+        ]
+        result = self._lib.nfs_store_add(
+            self._handle, scanner._handle, _address(kinds), *map(_address, arrays[:4]),
+            _address(arrays[4]), len(arrays[4]), _address(numbers["port_proto"]),
+            _address(numbers["port_key"]),
+        )  # fmt: skip
+        if result == -2:
+            raise OverflowError("a count passed 2**40 - 1 packets")
+        if result:
+            raise MemoryError("native store")
+
+    def bound(self, limit: int) -> int:
+        """Past ``limit`` and a half sources keep the ``limit`` busiest (as
+        :meth:`Summary.bound`); returns how many were dropped."""
+        dropped = int(self._lib.nfs_store_bound(self._handle, limit))
+        if dropped < 0:
+            raise MemoryError("native store")
+        return dropped
+
+    def sizes(self) -> tuple[int, int, int, int, int]:
+        """Sources, counter entries, activity keys, floor, sources dropped."""
+        out = array("q", bytes(40))
+        self._lib.nfs_store_sizes(self._handle, _address(out))
+        return out[0], out[1], out[2], out[3], out[4]
+
+    def take(self, start: int, number: int) -> tuple[Any, ...]:
+        """Copy sources ``start`` to ``start + number`` out and free their memory: texts,
+        packets, errors, firsts, lasts (one item per source), counter entries and their
+        numbers per source, activity keys and their numbers per source."""
+        need = array("q", bytes(24))
+        self._lib.nfs_store_need(self._handle, start, number, _address(need))
+        text = ctypes.create_string_buffer(max(1, need[0]))
+        lengths, packets, errors, counts_n, act_n = (
+            array("q", bytes(8 * number)) for _ in range(5)
+        )
+        firsts, lasts = array("d", bytes(8 * number)), array("d", bytes(8 * number))
+        counts, act = array("Q", bytes(8 * need[1])), array("Q", bytes(8 * need[2]))
+        buffers: tuple[array[Any], ...] = (
+            lengths, packets, errors, firsts, lasts, counts, counts_n, act, act_n
+        )  # fmt: skip
+        self._lib.nfs_store_take(self._handle, start, number, text, *map(_address, buffers))
+        raw = text.raw
+        texts, at = [], 0
+        for length in lengths:
+            texts.append(raw[at : at + length].decode())
+            at += length
+        return texts, packets, errors, firsts, lasts, counts, counts_n, act, act_n
+
+    def reset(self) -> None:
+        """Forget every source, the floor and the count of dropped sources."""
+        self._lib.nfs_store_reset(self._handle)
 
 
 class Windows:

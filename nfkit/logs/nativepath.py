@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from nfkit.logs import attribution as attr
 from nfkit.logs import native
 from nfkit.logs.aggregate import DROP, UNKNOWN_VERDICT
-from nfkit.logs.counters import EVIDENCE, FLOWS, Finding, SourceStats
+from nfkit.logs.counters import EVIDENCE, FLOWS, Finding
 from nfkit.logs.record import IPAddress, LogRecord
+from nfkit.logs.sourcestore import FIELDS, NO_KEY
 
 if TYPE_CHECKING:
     from nfkit.logs.fastpath import BlockSummarizer
@@ -52,9 +53,9 @@ _HEAD_HOPS_ORIGIN = (1 << 25) - 1
 #: Where the slot number sits in an activity key (nfkit.logs.activity).
 _SLOT_SHIFT = 44
 _NO_PORT = 0xFFFFFFFF
-#: What a contradiction looks at of a source: (in the own networks, a gateway IP), shared.
-_KINDS = {(a, b): (a, b) for a in (False, True) for b in (False, True)}
-_OUTSIDE = _KINDS[False, False]
+#: What a contradiction looks at of a source, by its code: (in the own networks, a gateway IP).
+_KIND_LIST = tuple((bool(code & 2), bool(code & 1)) for code in range(4))
+_ORIGINS, _MACS, _PORTS, _PROTOS, _PREFIXES, _CONTRADICTIONS = range(len(FIELDS))
 #: Verdicts under which a dropped PMTUD error is a hazard (else it was let through).
 _HAZARD = (DROP, UNKNOWN_VERDICT)
 #: A TTL standing for each hop class the scanner counts by: 0 hops, some, unknown.
@@ -62,8 +63,11 @@ _HOP_TTLS = (64, 63, 256)
 #: The counter tables are moved into the summary when one holds this many keys (each key
 #: costs Python work once per flush: the fewer flushes, the faster; 16-32 bytes of C each).
 _TABLE_LIMIT = 1 << 21
-#: The activity keys are moved when there are this many (one per row: 12 bytes of C each).
-_ACTIVITY_LIMIT = 6 << 20
+#: The per-source tables move into the engine's store (in C, no Python work per key) when the
+#: activity rows (12 bytes each) or a per-source counter table (16-32 bytes a key) hold this
+#: many: small tables, and the store keeps each key once for all lanes.
+_ACTIVITY_LIMIT = 1 << 20
+_SOURCE_LIMIT = 1 << 18
 #: The value tables are emptied (after a flush) when one holds this many values.
 _VALUE_LIMIT = 1 << 17
 
@@ -120,8 +124,8 @@ class NativeLane(LineFeeder):
         #: its address object when the segment needs one to decide (else None).
         self._sources: list[str] = []
         self._addresses: list[IPAddress | None] = []
-        #: Per source number, what a contradiction depends on: (in own networks, gateway IP).
-        self._kinds: list[tuple[bool, bool]] = []
+        #: Per source number, what a contradiction depends on: in own networks << 1 | gateway IP.
+        self._kind_codes = array("b")
         self._destinations: list[str | None] = []
         self._ports: list[Any] = []
         self._contradictions: dict[tuple[int, tuple[bool, bool]], str | None] = {}
@@ -173,8 +177,11 @@ class NativeLane(LineFeeder):
             sizes = scanner.sizes()
             if max(sizes[5 : 5 + native.M_ACTIVITY]) > _TABLE_LIMIT:
                 self.flush()
-            elif sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT:
-                self._flush_activity()
+            elif (
+                sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT
+                or max(sizes[5 + native.M_TTL], sizes[5 + native.M_PORTS]) > _SOURCE_LIMIT
+            ):
+                self._flush_sources()
             if max(sizes[:5]) > _VALUE_LIMIT:
                 self.flush()
                 self.forget()
@@ -182,9 +189,10 @@ class NativeLane(LineFeeder):
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
         self.scanner.clear()
-        lists = (self._heads, self._sources, self._addresses, self._kinds)
-        for values in (*lists, self._destinations, self._ports):
+        lists = (self._heads, self._sources, self._addresses, self._destinations, self._ports)
+        for values in lists:
             values.clear()
+        del self._kind_codes[:]
         self._header_count = 0
         self._minutes.clear()
         self._contradictions.clear()
@@ -235,16 +243,16 @@ class NativeLane(LineFeeder):
                 else:
                     value = engine.address(text)
                 address = None if value is None else value[0]
-                kind = _OUTSIDE
-                if address is not None:
-                    kind = _KINDS[segment.contains(address), address in gateways]
+                is_inside = address is not None and segment.contains(address)
                 self._sources.append("" if value is None else value[1])
                 self._addresses.append(address if keep else None)
-                self._kinds.append(kind)
+                is_gateway = address is not None and address in gateways
+                self._kind_codes.append(is_inside << 1 | is_gateway)
                 status.append(_REJECT if value is None else _OK)
                 family.append(0 if value is None else 4 if address is None else address.version)
-                inside.append(kind[0])
+                inside.append(is_inside)
             scanner.set(native.T_SRC, start, status, x=family, y=inside)
+            scanner.norms(start, self._sources[start:])
         start = len(self._destinations)
         if scanner.count_values(native.T_DST) > start:
             status, family, bits = array("b"), array("b"), array("Q")
@@ -378,59 +386,54 @@ class NativeLane(LineFeeder):
 
     # -- moving the counts into the summary ----------------------------------------------------
     def flush(self) -> None:
-        """Move the scanner's counters into the engine's summary (hold the engine's lock)."""
-        scanner = self.scanner
-        summary = self.engine.summary
-        sources = summary.sources
-        heads, names, addresses = self._heads, self._sources, self._addresses
-        table = scanner.take(native.M_TTL, 25)
-        contradictions, kinds = self._contradictions, self._kinds
-        last = -1
-        stats: Any = None
-        # key: source << 25 | head << 5 | hop class << 3 | origin
-        for key, count in zip(table[0::2], table[1::2], strict=True):
-            head = heads[(key >> 5) & _ID_MASK]
-            number = key >> 25
-            if number != last:
-                last = number
-                src = names[number]
-                stats = sources.get(src)
-                if stats is None:
-                    stats = sources[src] = SourceStats(error=summary.floor)
-                origins, macs, prefixes = stats.origins, stats.macs, stats.prefixes
-            stats.packets += count
-            origin = ORIGIN_CODES[key & 7]
-            origins[origin] = origins.get(origin, 0) + count
-            mac = head.mac  # type: ignore[union-attr]
-            if mac:
-                macs[mac] = macs.get(mac, 0) + count
-            prefix = head.prefix  # type: ignore[union-attr]
-            prefixes[prefix] = prefixes.get(prefix, 0) + count
-            # what decides: the head, hops and origin, and the source's kind (not its address)
-            decides = (key & _HEAD_HOPS_ORIGIN, kinds[number])
+        """Move the scanner's counters into the engine's summary and store (hold the engine's
+        lock)."""
+        self._flush_sources()
+        self._flush_classes()
+        self._flush_findings()
+        self.engine.summary.bound()
+
+    def _flush_sources(self) -> None:
+        """Move the per-source tables (ttl, ports, times, activity) into the engine's store,
+        in C: Python only numbers what the lane's heads and ports stand for, and says which
+        contradiction each distinct (head, hops, origin, kind of source) is."""
+        store = self.engine.store
+        assert store is not None
+        key = store.key
+        heads, ports = self._heads, self._ports
+        none = NO_KEY
+        head_mac = array("I", [
+            key(_MACS, head.mac) if head is not None and head.mac else none for head in heads
+        ])  # fmt: skip
+        head_prefix = array("I", [key(_PREFIXES, "" if head is None else head.prefix)
+                                  for head in heads])  # fmt: skip
+        origins = array("I", [key(_ORIGINS, origin) for origin in ORIGIN_CODES])
+        origins.extend([0, 0, 0])
+        port_proto = array("I", [key(_PROTOS, port.proto) for port in ports])
+        port_key = array("I", [
+            key(_PORTS, port.portkey) if port.has_port else none for port in ports
+        ])  # fmt: skip
+        kinds = self._kind_codes
+        combos = self.scanner.combos(kinds)
+        combo_ids = array("I")
+        contradictions, addresses = self._contradictions, self._addresses
+        for combo, number in zip(combos[0::2], combos[1::2], strict=True):
+            decides = (combo >> 2, _KIND_LIST[combo & 3])
             if decides in contradictions:
                 contradiction = contradictions[decides]
             else:
                 contradiction = contradictions[decides] = self._contradiction(
-                    head,  # type: ignore[arg-type]
+                    heads[(combo >> 7) & _ID_MASK],  # type: ignore[arg-type]
                     addresses[number],
-                    _HOP_TTLS[(key >> 3) & 3],
+                    _HOP_TTLS[(combo >> 5) & 3],
                 )
-            if contradiction is not None:
-                stats.contradictions[contradiction] = (
-                    stats.contradictions.get(contradiction, 0) + count
-                )
-        ids, lows, highs = scanner.take_times()
-        for number, early, late in zip(ids, lows, highs, strict=True):
-            stats = sources[names[number]]
-            if stats.first is None or early < stats.first:
-                stats.first = early
-            if stats.last is None or late > stats.last:
-                stats.last = late
-        self._flush_classes()
-        self._flush_activity()
-        self._flush_findings()
-        summary.bound()
+            combo_ids.append(none if contradiction is None else key(_CONTRADICTIONS, contradiction))
+        store.store.add(self.scanner, kinds, {
+            "head_mac": head_mac, "head_prefix": head_prefix, "origins": origins,
+            "combos": combos, "combo_ids": combo_ids, "port_proto": port_proto,
+            "port_key": port_key,
+        })  # fmt: skip
+        store.bound(self.engine.config.max_sources)
 
     def _contradiction(self, head: _Head, address: IPAddress | None, ttl: int) -> str | None:
         scratch = self._scratch
@@ -466,28 +469,6 @@ class NativeLane(LineFeeder):
                     count,
                     port.has_port,
                 )
-        sources, names = summary.sources, self._sources
-        protos = [port.proto for port in ports]
-        portkeys = [port.portkey if port.has_port else None for port in ports]
-        table = scanner.take(native.M_PORTS, 20)
-        last = -1
-        stats: Any = None
-        # key: source << 20 | port
-        for key, count in zip(table[0::2], table[1::2], strict=True):
-            number, port_number = key >> 20, key & _ID_MASK
-            if number != last:
-                last = number
-                stats = sources[names[number]]
-                source_protos, source_ports = stats.protos, stats.ports
-            proto = protos[port_number]
-            source_protos[proto] = source_protos.get(proto, 0) + count
-            portkey = portkeys[port_number]
-            if portkey is not None:
-                source_ports[portkey] = source_ports.get(portkey, 0) + count
-
-    def _flush_activity(self) -> None:
-        keys, runs = self.scanner.take_activity()
-        self.engine.summary.activity.extend_runs(self._sources, keys, runs)
 
     def _flush_findings(self) -> None:
         invalid, acks, hazards = self._invalid, self._acks, self._pmtud_hazards

@@ -248,6 +248,7 @@ def _run_threads(
             gc.enable()
     if errors:
         raise errors[0] from None
+    engine.drain()
     native.release_memory()
     return engine.summary
 

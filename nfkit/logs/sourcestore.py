@@ -1,0 +1,123 @@
+"""Per-source counts in C while native lanes run, moved into the :class:`Summary` at the end.
+
+A :class:`SourceStore` is what a :class:`~nfkit.logs.fastpath.BlockSummarizer` keeps its
+sources in while :class:`~nfkit.logs.nativepath.NativeLane` objects feed it: each lane moves
+its per-source tables (packets, origins, MACs, prefixes, contradictions, protocols, ports,
+first and last time, activity keys) into one :class:`nfkit.logs.native.Store` without a
+Python loop over them, so the lanes can empty their tables often and stay small. Python
+numbers the texts the counters are kept under (:meth:`SourceStore.key`).
+
+:meth:`SourceStore.drain` moves everything into the summary, as :meth:`Summary.merge` would
+merge the summary of the same lines: the store drops sources past ``max_sources`` as
+:meth:`Summary.bound` does and keeps its own floor until then.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+from nfkit.errors import SummaryError
+from nfkit.logs import native
+from nfkit.logs.aggregate import Summary
+from nfkit.logs.counters import SourceStats
+
+__all__ = ["FIELDS", "NO_KEY", "SourceStore"]
+
+#: The counters of a :class:`SourceStats` a key number can stand in, in key-number order.
+FIELDS = ("origins", "macs", "ports", "protos", "prefixes", "contradictions")
+#: "No key" for the store (a head without MAC, a port number that is no port).
+NO_KEY = 0xFFFFFFFF
+#: Key numbers: field << _FIELD_SHIFT | index; at most 2**24 in all (``_store.c``).
+_FIELD_SHIFT = 21
+_INDEX_LIMIT = 1 << _FIELD_SHIFT
+_COUNT_BITS = 40
+_COUNT_MASK = (1 << _COUNT_BITS) - 1
+#: Sources copied out of C at a time when draining.
+_BATCH = 8192
+
+
+class SourceStore:
+    """The C store of per-source counts and the numbering of the texts they are kept under."""
+
+    def __init__(self) -> None:
+        self.store = native.Store()
+        self._ids: list[dict[str, int]] = [{} for _ in FIELDS]
+        self._texts: list[list[str]] = [[] for _ in FIELDS]
+
+    def key(self, field: int, text: str) -> int:
+        """The number of ``text`` in counter ``field`` (an index of :data:`FIELDS`)."""
+        ids = self._ids[field]
+        number = ids.get(text)
+        if number is None:
+            texts = self._texts[field]
+            if len(texts) >= _INDEX_LIMIT:
+                raise SummaryError(f"more than {_INDEX_LIMIT} distinct {FIELDS[field]}")
+            number = ids[text] = field << _FIELD_SHIFT | len(texts)
+            texts.append(text)
+        return number
+
+    def bound(self, limit: int | None) -> None:
+        """Drop the least busy sources past ``limit`` and a half (None: no limit)."""
+        if limit is not None:
+            self.store.bound(limit)
+
+    def drain(self, summary: Summary) -> None:
+        """Move every source into ``summary`` (as merging a summary of the same lines) and
+        empty the store."""
+        store = self.store
+        number, _entries, _keys, floor, dropped = store.sizes()
+        if not (number or floor or dropped):
+            return
+        sources = summary.sources
+        before = set(sources) if floor else set()
+        texts_of = self._texts
+        activity = summary.activity
+        base = summary.floor
+        for start in range(0, number, _BATCH):
+            size = min(_BATCH, number - start)
+            names, packets, errors, firsts, lasts, counts, counts_n, act, act_n = store.take(
+                start, size
+            )
+            at = 0
+            runs = array("Q")
+            act_at = 0
+            for i, address in enumerate(names):
+                stats = sources.get(address)
+                if stats is None:
+                    stats = sources[address] = SourceStats(error=base)
+                else:
+                    before.discard(address)
+                stats.packets += packets[i]
+                stats.error += errors[i]
+                first, last = firsts[i], lasts[i]
+                if not math.isnan(first) and (stats.first is None or first < stats.first):
+                    stats.first = first
+                if not math.isnan(last) and (stats.last is None or last > stats.last):
+                    stats.last = last
+                counters = (
+                    stats.origins, stats.macs, stats.ports,
+                    stats.protos, stats.prefixes, stats.contradictions,
+                )  # fmt: skip
+                end = at + counts_n[i]
+                for entry in counts[at:end]:
+                    key = entry >> _COUNT_BITS
+                    field = key >> _FIELD_SHIFT
+                    text = texts_of[field][key & (_INDEX_LIMIT - 1)]
+                    counter = counters[field]
+                    counter[text] = counter.get(text, 0) + (entry & _COUNT_MASK)
+                at = end
+                if act_n[i]:
+                    runs.extend((i, act_at, act_at + act_n[i]))
+                    act_at += act_n[i]
+            activity.extend_runs(names, act, runs)
+        for address in before:  # listed here, not in the store: they may have sent up to floor
+            sources[address].error += floor
+        summary.floor += floor
+        summary.dropped += dropped
+        store.reset()
+        summary.bound()
+
+    def close(self) -> None:
+        """Free the C memory."""
+        self.store.close()
