@@ -89,48 +89,46 @@ fail:
     return NONE;
 }
 
-/* Merge sorted ``add`` (n entries, each key at most once) into ``v``: counters when ``sum``
- * (equal keys add up; -2 past COUNT_MAX), else distinct keys. */
+/* Merge sorted ``add`` (n entries, each key at most once) into ``v``, in place from the back
+ * (no second buffer): counters when ``sum`` (equal keys add up; -2 past COUNT_MAX), else
+ * distinct keys. */
 static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
     if (!n) return 0;
     size_t total = (size_t)v->n + n;
     if (total >= UINT32_MAX) return -1;
-    uint64_t *out = malloc(total * sizeof *out);
-    if (!out) return -1;
-    size_t i = 0, j = 0, k = 0;
-    while (i < v->n && j < n) {
-        uint64_t a = v->e[i], b = add[j];
+    if (total > v->cap) {
+        uint64_t *e = realloc(v->e, total * sizeof *e);
+        if (!e) return -1;
+        v->e = e;
+        v->cap = (uint32_t)total;
+    }
+    uint64_t *e = v->e;
+    size_t i = v->n, j = n, k = total; /* write below k, read below i and j */
+    while (i && j) {
+        uint64_t a = e[i - 1], b = add[j - 1];
         uint64_t ka = sum ? a >> COUNT_BITS : a, kb = sum ? b >> COUNT_BITS : b;
-        if (ka < kb) {
-            out[k++] = a;
-            i++;
-        } else if (kb < ka) {
-            out[k++] = b;
-            j++;
+        if (ka > kb) {
+            e[--k] = a;
+            i--;
+        } else if (kb > ka) {
+            e[--k] = b;
+            j--;
         } else {
             if (sum) {
                 uint64_t c = (a & COUNT_MAX) + (b & COUNT_MAX);
-                if (c > COUNT_MAX) {
-                    free(out);
-                    return -2;
-                }
-                out[k++] = ka << COUNT_BITS | c;
+                if (c > COUNT_MAX) return -2;
+                e[--k] = ka << COUNT_BITS | c;
             } else {
-                out[k++] = a;
+                e[--k] = a;
             }
-            i++;
-            j++;
+            i--;
+            j--;
         }
     }
-    while (i < v->n) out[k++] = v->e[i++];
-    while (j < n) out[k++] = add[j++];
-    if (k < total) {
-        uint64_t *shrunk = realloc(out, k * sizeof *out);
-        if (shrunk) out = shrunk;
-    }
-    free(v->e);
-    v->e = out;
-    v->n = v->cap = (uint32_t)k;
+    while (j) e[--k] = add[--j];
+    /* what is left of the old entries (i of them) already sits at e[0:i]; the rest at e[k:] */
+    if (k > i) memmove(e + i, e + k, (total - k) * sizeof *e);
+    v->n = (uint32_t)(i + total - k);
     return 0;
 }
 

@@ -136,15 +136,23 @@ def _address(buffer: array[Any]) -> int:
     return buffer.buffer_info()[0]
 
 
-def release_memory() -> None:
-    """Hand memory freed by the scanners back to the system (glibc keeps freed blocks of
-    threads' heaps otherwise); nothing where that call does not exist."""
+def _trim_function() -> Any:
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
-        return
+        return None
     trim.argtypes = [ctypes.c_size_t]
-    trim(0)
+    return trim
+
+
+_TRIM = _trim_function()
+
+
+def release_memory() -> None:
+    """Hand memory freed by the scanners back to the system (glibc keeps freed blocks of
+    threads' heaps otherwise); nothing where that call does not exist."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def renumber(

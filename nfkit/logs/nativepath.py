@@ -434,6 +434,7 @@ class NativeLane(LineFeeder):
             "port_key": port_key,
         })  # fmt: skip
         store.bound(self.engine.config.max_sources)
+        native.release_memory()  # the tables just emptied, for the store and the next rows
 
     def _contradiction(self, head: _Head, address: IPAddress | None, ttl: int) -> str | None:
         scratch = self._scratch

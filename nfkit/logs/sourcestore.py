@@ -111,6 +111,8 @@ class SourceStore:
                     runs.extend((i, act_at, act_at + act_n[i]))
                     act_at += act_n[i]
             activity.extend_runs(names, act, runs)
+            del names, counts, act
+            native.release_memory()  # what this batch held in C, for the summary to use
         for address in before:  # listed here, not in the store: they may have sent up to floor
             sources[address].error += floor
         summary.floor += floor
