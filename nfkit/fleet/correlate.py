@@ -107,10 +107,11 @@ def correlate(
             levels[scan["source"]] = max(levels.get(scan["source"], 0), scan["level"])
         not_peers = summary.config.segment.gateway_macs | summary.config.segment.own_macs
         for address, stats in summary.sources.items():
-            peer_packets = stats.origins.get(attr.PEER, 0)
+            origins = stats.counts("origins")
+            peer_packets = origins.get(attr.PEER, 0)
             level = levels.get(address, 0)
             if peer_packets:
-                for mac, count in stats.macs.items():
+                for mac, count in stats.counts("macs").items():
                     if mac in not_peers:
                         continue
                     key = (segment, mac)
@@ -123,7 +124,7 @@ def correlate(
                     peer_addresses[key].add(address)
                     row.packets += min(count, peer_packets)
                     row.level = max(row.level, level)
-            outside = stats.packets - stats.origins.get(attr.LOCAL, 0)
+            outside = stats.packets - origins.get(attr.LOCAL, 0)
             if outside <= 0:
                 continue
             found = sources.get(address)
@@ -134,7 +135,7 @@ def correlate(
             found.hosts.append(host)
             found.packets += outside
             found.level = max(found.level, level)
-            for origin, count in stats.origins.items():
+            for origin, count in origins.items():
                 if origin != attr.LOCAL:
                     found.origins[origin] = found.origins.get(origin, 0) + count
     result = Correlation()

@@ -403,7 +403,9 @@ class Summary:
     def port_table(self) -> list[dict[str, Any]]:
         """Per destination port: packets and distinct sources, busiest first."""
         # each source's ports, counted at C speed
-        sources = Counter(chain.from_iterable(stats.ports for stats in self.sources.values()))
+        sources = Counter(
+            chain.from_iterable(stats.counts("ports") for stats in self.sources.values())
+        )
         return [
             {"port": portkey, "packets": packets, "sources": sources.get(portkey, 0)}
             for portkey, packets in sorted(self.ports.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -420,6 +422,8 @@ class Summary:
     ) -> dict[str, Any]:
         """The JSON form of one source (an item of ``to_dict()["sources"]``)."""
         origin = stats.origin
+        counts = stats.counts
+        ports = counts("ports")
         source: dict[str, Any] = {
             "address": address,
             "origin": origin,
@@ -427,17 +431,17 @@ class Summary:
             "packets": stats.packets,
             "first_seen": iso(stats.first),
             "last_seen": iso(stats.last),
-            "ports": dict(_top(stats.ports, top)),
-            "protocols": dict(sorted(stats.protos.items())),
-            "prefixes": dict(sorted(stats.prefixes.items())),
-            "origins": dict(sorted(stats.origins.items())),
-            "macs": dict(sorted(stats.macs.items())),
-            "contradictions": dict(sorted(stats.contradictions.items())),
+            "ports": dict(_top(ports, top)),
+            "protocols": dict(sorted(counts("protos").items())),
+            "prefixes": dict(sorted(counts("prefixes").items())),
+            "origins": dict(sorted(counts("origins").items())),
+            "macs": dict(sorted(counts("macs").items())),
+            "contradictions": dict(sorted(counts("contradictions").items())),
         }
         if stats.error:
             source["error"] = stats.error
         if complete:
-            source["all_ports"] = dict(sorted(stats.ports.items(), key=_natural_item))
+            source["all_ports"] = dict(sorted(ports.items(), key=_natural_item))
         return source
 
     def period(self) -> tuple[float | None, float | None]:

@@ -8,13 +8,14 @@ to :data:`FLOWS`, and the :data:`EVIDENCE` earliest raw lines).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nfkit.logs import attribution as attr
 
-__all__ = ["EVIDENCE", "FLOWS", "Finding", "SourceStats", "add_counts"]
+__all__ = ["COUNTERS", "EVIDENCE", "FLOWS", "Finding", "SourceStats", "add_counts"]
 
 #: Evidence lines kept per finding (the earliest ones, so merging keeps the same).
 EVIDENCE = 5
@@ -22,27 +23,132 @@ EVIDENCE = 5
 FLOWS = 10_000
 
 
-@dataclass(slots=True)
-class SourceStats:
-    """What one source address did (mergeable counters)."""
+#: The counters of a :class:`SourceStats`, in the order of its constructor's arguments.
+COUNTERS = ("origins", "macs", "ports", "protos", "prefixes", "contradictions")
+#: Packed counters (:meth:`SourceStats.packed`): entry = key << _COUNT_BITS | count, where
+#: key = counter index << _INDEX_BITS | text number.
+_COUNT_BITS = 40
+_COUNT_MASK = (1 << _COUNT_BITS) - 1
+_INDEX_BITS = 21
+_INDEX_MASK = (1 << _INDEX_BITS) - 1
+_FIELD_SHIFT = _COUNT_BITS + _INDEX_BITS
 
-    packets: int = 0
-    first: float | None = None
-    last: float | None = None
-    origins: dict[str, int] = field(default_factory=dict)
-    macs: dict[str, int] = field(default_factory=dict)
-    ports: dict[str, int] = field(default_factory=dict)
-    protos: dict[str, int] = field(default_factory=dict)
-    prefixes: dict[str, int] = field(default_factory=dict)
-    contradictions: dict[str, int] = field(default_factory=dict)
-    #: How many packets the counts may miss: packets sent before the source (re)joined a
-    #: summary that had to drop sources (see :attr:`Summary.floor`); 0 means exact.
-    error: int = 0
+
+def _counter_property(index: int, name: str) -> property:
+    slot = "_" + name
+
+    def get(self: SourceStats) -> dict[str, int]:
+        if self._packed is not None:
+            self._unpack()
+        return getattr(self, slot)  # type: ignore[no-any-return]
+
+    def set_(self: SourceStats, value: dict[str, int]) -> None:
+        if self._packed is not None:
+            self._unpack()
+        setattr(self, slot, value)
+
+    return property(get, set_, doc=f"Packets per {name[:-1]} (a dict to read and update).")
+
+
+class SourceStats:
+    """What one source address did (mergeable counters).
+
+    The six counters are dicts of packets per text: ``origins``, ``macs``, ``ports``,
+    ``protos``, ``prefixes``, ``contradictions``. A summary of many sources may keep them
+    packed (:meth:`packed`, 8 bytes a count instead of a dict); reading or assigning one of
+    them turns them into dicts, while :meth:`counts` reads one without doing so.
+    """
+
+    __slots__ = (
+        "_contradictions", "_macs", "_origins", "_packed", "_ports", "_prefixes", "_protos",
+        "_texts", "error", "first", "last", "packets",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        packets: int = 0,
+        first: float | None = None,
+        last: float | None = None,
+        origins: dict[str, int] | None = None,
+        macs: dict[str, int] | None = None,
+        ports: dict[str, int] | None = None,
+        protos: dict[str, int] | None = None,
+        prefixes: dict[str, int] | None = None,
+        contradictions: dict[str, int] | None = None,
+        error: int = 0,
+    ) -> None:
+        self.packets = packets
+        self.first = first
+        self.last = last
+        self._origins = {} if origins is None else origins
+        self._macs = {} if macs is None else macs
+        self._ports = {} if ports is None else ports
+        self._protos = {} if protos is None else protos
+        self._prefixes = {} if prefixes is None else prefixes
+        self._contradictions = {} if contradictions is None else contradictions
+        #: How many packets the counts may miss: packets sent before the source (re)joined a
+        #: summary that had to drop sources (see :attr:`Summary.floor`); 0 means exact.
+        self.error = error
+        self._packed: array[int] | None = None
+        self._texts: Sequence[Sequence[str]] = ()
+
+    @classmethod
+    def packed(
+        cls,
+        packets: int,
+        first: float | None,
+        last: float | None,
+        error: int,
+        entries: array[int],
+        texts: Sequence[Sequence[str]],
+    ) -> SourceStats:
+        """A source whose counters are ``entries`` (``array("Q")``, sorted): each is
+        ``(counter << 21 | number) << 40 | count``, ``counter`` an index of :data:`COUNTERS`
+        and ``texts[counter][number]`` the text counted."""
+        stats = cls.__new__(cls)
+        stats.packets, stats.first, stats.last, stats.error = packets, first, last, error
+        stats._packed, stats._texts = entries, texts
+        # the dicts are made when first asked for (_unpack)
+        stats._origins = stats._macs = stats._ports = None  # type: ignore[assignment]
+        stats._protos = stats._prefixes = stats._contradictions = None  # type: ignore[assignment]
+        return stats
+
+    origins = _counter_property(0, "origins")
+    macs = _counter_property(1, "macs")
+    ports = _counter_property(2, "ports")
+    protos = _counter_property(3, "protos")
+    prefixes = _counter_property(4, "prefixes")
+    contradictions = _counter_property(5, "contradictions")
+
+    def counts(self, name: str) -> Mapping[str, int]:
+        """Counter ``name`` (one of :data:`COUNTERS`) to read, without unpacking the others:
+        do not change it."""
+        entries = self._packed
+        if entries is None:
+            return getattr(self, "_" + name)  # type: ignore[no-any-return]
+        index = COUNTERS.index(name)
+        texts = self._texts[index]
+        start = bisect.bisect_left(entries, index << _FIELD_SHIFT)
+        end = bisect.bisect_left(entries, (index + 1) << _FIELD_SHIFT, start)
+        return {
+            texts[(entry >> _COUNT_BITS) & _INDEX_MASK]: entry & _COUNT_MASK
+            for entry in entries[start:end]
+        }
+
+    def _unpack(self) -> None:
+        packed = self._packed
+        if packed is None:
+            return
+        counters = [self.counts(name) for name in COUNTERS]
+        self._packed = None
+        self._texts = ()
+        (self._origins, self._macs, self._ports, self._protos, self._prefixes,
+         self._contradictions) = counters  # type: ignore[assignment]  # fmt: skip
 
     @property
     def origin(self) -> str:
         """The origin most of its packets had (ties broken by :data:`attribution.ORIGINS`)."""
-        origins = self.origins
+        origins = self.counts("origins")
         if len(origins) == 1:
             return next(iter(origins))
         if not origins:
@@ -57,9 +163,26 @@ class SourceStats:
     @property
     def mac(self) -> str | None:
         """The source MAC it used most, or None."""
-        if not self.macs:
+        macs = self.counts("macs")
+        if not macs:
             return None
-        return min(self.macs, key=lambda m: (-self.macs[m], m))
+        return min(macs, key=lambda m: (-macs[m], m))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SourceStats):
+            return NotImplemented
+        return (self.packets, self.first, self.last, self.error) == (
+            other.packets, other.first, other.last, other.error,
+        ) and all(self.counts(name) == other.counts(name) for name in COUNTERS)  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        counters = ", ".join(f"{name}={dict(self.counts(name))!r}" for name in COUNTERS)
+        return (
+            f"SourceStats(packets={self.packets!r}, first={self.first!r}, last={self.last!r}, "
+            f"{counters}, error={self.error!r})"
+        )
 
 
 @dataclass(slots=True)

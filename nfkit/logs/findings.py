@@ -428,7 +428,7 @@ def recommendations(
         )
     contradictions: dict[str, int] = {}
     for stats in summary.sources.values():
-        for code, count in stats.contradictions.items():
+        for code, count in stats.counts("contradictions").items():
             contradictions[code] = contradictions.get(code, 0) + count
     if contradictions:
         what = "; ".join(

@@ -20,12 +20,12 @@ from array import array
 from nfkit.errors import SummaryError
 from nfkit.logs import native
 from nfkit.logs.aggregate import Summary
-from nfkit.logs.counters import SourceStats
+from nfkit.logs.counters import COUNTERS, SourceStats, add_counts
 
 __all__ = ["FIELDS", "NO_KEY", "SourceStore"]
 
 #: The counters of a :class:`SourceStats` a key number can stand in, in key-number order.
-FIELDS = ("origins", "macs", "ports", "protos", "prefixes", "contradictions")
+FIELDS = COUNTERS
 #: "No key" for the store (a head without MAC, a port number that is no port).
 NO_KEY = 0xFFFFFFFF
 #: Key numbers: field << _FIELD_SHIFT | index; at most 2**24 in all (``_store.c``).
@@ -83,29 +83,25 @@ class SourceStore:
             runs = array("Q")
             act_at = 0
             for i, address in enumerate(names):
-                stats = sources.get(address)
-                if stats is None:
-                    stats = sources[address] = SourceStats(error=base)
-                else:
-                    before.discard(address)
-                stats.packets += packets[i]
-                stats.error += errors[i]
-                first, last = firsts[i], lasts[i]
-                if not math.isnan(first) and (stats.first is None or first < stats.first):
-                    stats.first = first
-                if not math.isnan(last) and (stats.last is None or last > stats.last):
-                    stats.last = last
-                counters = (
-                    stats.origins, stats.macs, stats.ports,
-                    stats.protos, stats.prefixes, stats.contradictions,
-                )  # fmt: skip
                 end = at + counts_n[i]
-                for entry in counts[at:end]:
-                    key = entry >> _COUNT_BITS
-                    field = key >> _FIELD_SHIFT
-                    text = texts_of[field][key & (_INDEX_LIMIT - 1)]
-                    counter = counters[field]
-                    counter[text] = counter.get(text, 0) + (entry & _COUNT_MASK)
+                first = None if math.isnan(firsts[i]) else firsts[i]
+                last = None if math.isnan(lasts[i]) else lasts[i]
+                stats = sources.get(address)
+                if stats is None:  # kept packed (SourceStats.counts reads them)
+                    sources[address] = SourceStats.packed(
+                        packets[i], first, last, base + errors[i], counts[at:end], texts_of
+                    )
+                else:  # also counted by the full parser (a line the scanner left to it)
+                    before.discard(address)
+                    theirs = SourceStats.packed(0, None, None, 0, counts[at:end], texts_of)
+                    for name in FIELDS:
+                        add_counts(getattr(stats, name), theirs.counts(name))
+                    stats.packets += packets[i]
+                    stats.error += errors[i]
+                    if first is not None and (stats.first is None or first < stats.first):
+                        stats.first = first
+                    if last is not None and (stats.last is None or last > stats.last):
+                        stats.last = last
                 at = end
                 if act_n[i]:
                     runs.extend((i, act_at, act_at + act_n[i]))
