@@ -96,11 +96,13 @@ static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
     if (!n) return 0;
     size_t total = (size_t)v->n + n;
     if (total >= UINT32_MAX) return -1;
-    if (total > v->cap) {
-        uint64_t *e = realloc(v->e, total * sizeof *e);
+    if (total > v->cap) { /* room for a few more flushes: fewer moves, a quarter spare */
+        size_t cap = total + total / 2 + 4;
+        if (cap >= UINT32_MAX) cap = total;
+        uint64_t *e = realloc(v->e, cap * sizeof *e);
         if (!e) return -1;
         v->e = e;
-        v->cap = (uint32_t)total;
+        v->cap = (uint32_t)cap;
     }
     uint64_t *e = v->e;
     size_t i = v->n, j = n, k = total; /* write below k, read below i and j */
@@ -136,7 +138,16 @@ static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
  * returns the new length, or -2 when a count passes COUNT_MAX. */
 static int64_t squash(uint64_t *e, size_t n, int sum) {
     if (n <= 1) return (int64_t)n;
-    qsort(e, n, sizeof *e, cmp_u64);
+    if (n <= 32) { /* the usual group: a few entries */
+        for (size_t i = 1; i < n; i++) {
+            uint64_t x = e[i];
+            size_t j = i;
+            for (; j && e[j - 1] > x; j--) e[j] = e[j - 1];
+            e[j] = x;
+        }
+    } else {
+        qsort(e, n, sizeof *e, cmp_u64);
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (k && (sum ? e[k - 1] >> COUNT_BITS == e[i] >> COUNT_BITS : e[k - 1] == e[i])) {
@@ -241,7 +252,14 @@ static int fold(store_t *st, gentry_t *in, size_t n, int sum) {
     return rc;
 }
 
-/* Move the lane's per-source tables (ttl, ports, activity, times) into the store. Python
+static int add_counts(store_t *st, scanner_t *s, const int8_t *kinds, const uint32_t *head_mac,
+                      const uint32_t *head_prefix, const uint32_t *origins,
+                      const uint64_t *combos, const uint32_t *combo_ids, int64_t ncombos,
+                      const uint32_t *port_proto, const uint32_t *port_key);
+static int add_activity(store_t *st, scanner_t *s);
+
+/* Move the lane's per-source tables into the store: with ``what`` 1 the counters (ttl,
+ * ports) and times, with 2 the activity keys, with 3 both. Python
  * numbers the keys: per head its MAC (NONE: none) and prefix, per origin code, per port
  * number its protocol and port key (NONE: not a port), per combo (nfs_combos, pairs) its
  * contradiction (NONE: none). ``kinds``: per lane source, as for nfs_combos. Returns 0, -1
@@ -250,11 +268,23 @@ static int fold(store_t *st, gentry_t *in, size_t n, int sum) {
 int nfs_store_add(void *stp, void *sp, const int8_t *kinds, const uint32_t *head_mac,
                   const uint32_t *head_prefix, const uint32_t *origins,
                   const uint64_t *combos, const uint32_t *combo_ids, int64_t ncombos,
-                  const uint32_t *port_proto, const uint32_t *port_key) {
+                  const uint32_t *port_proto, const uint32_t *port_key, int what) {
     store_t *st = stp;
     scanner_t *s = sp;
-    map_t *ttl = &s->maps[M_TTL], *ports = &s->maps[M_PORTS];
     if (lane_gids(st, s)) return -1;
+    if (what & 1) {
+        int rc = add_counts(st, s, kinds, head_mac, head_prefix, origins, combos, combo_ids,
+                            ncombos, port_proto, port_key);
+        if (rc) return rc;
+    }
+    return what & 2 ? add_activity(st, s) : 0;
+}
+
+static int add_counts(store_t *st, scanner_t *s, const int8_t *kinds, const uint32_t *head_mac,
+                      const uint32_t *head_prefix, const uint32_t *origins,
+                      const uint64_t *combos, const uint32_t *combo_ids, int64_t ncombos,
+                      const uint32_t *port_proto, const uint32_t *port_key) {
+    map_t *ttl = &s->maps[M_TTL], *ports = &s->maps[M_PORTS];
     map_t contra = {0};
     for (int64_t i = 0; i < ncombos; i++)
         if (map_add(&contra, combos[2 * i], (uint64_t)combo_ids[i] + 1)) {
@@ -318,7 +348,11 @@ int nfs_store_add(void *stp, void *sp, const int8_t *kinds, const uint32_t *head
         s->lo[src] = s->hi[src] = NAN;
     }
     s->ntouched = 0;
-    /* activity */
+    return 0;
+}
+
+static int add_activity(store_t *st, scanner_t *s) {
+    int rc = 0;
     if (s->nact) {
         gentry_t *rows = malloc(s->nact * sizeof *rows);
         if (!rows) return -1;

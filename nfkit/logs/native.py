@@ -91,7 +91,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_combos": (_I64, [_P, _P, _P, _I64]),
     "nfs_store_new": (_P, []),
     "nfs_store_free": (None, [_P]),
-    "nfs_store_add": (ctypes.c_int, [_P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P]),
+    "nfs_store_add": (ctypes.c_int, [_P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P, ctypes.c_int]),
     "nfs_store_bound": (_I64, [_P, _I64]),
     "nfs_store_sizes": (None, [_P, _P]),
     "nfs_store_need": (None, [_P, _I64, _I64, _P]),
@@ -422,9 +422,17 @@ class Store:
     def __del__(self) -> None:
         self.close()
 
-    def add(self, scanner: Scanner, kinds: array[int], numbers: dict[str, array[int]]) -> None:
-        """Move ``scanner``'s per-source tables in. ``numbers`` holds the key numbers (arrays
-        ``I``): ``head_mac``, ``head_prefix``, ``origins``, ``port_proto``, ``port_key``,
+    def add(
+        self,
+        scanner: Scanner,
+        kinds: array[int],
+        numbers: dict[str, array[int]],
+        counters: bool = True,
+        activity: bool = True,
+    ) -> None:
+        """Move ``scanner``'s per-source tables in: the ``counters`` (ttl, ports, times),
+        the ``activity`` keys. ``numbers`` holds the key numbers (arrays ``I``):
+        ``head_mac``, ``head_prefix``, ``origins``, ``port_proto``, ``port_key``,
         ``combo_ids`` for ``combos`` (``Q``, as :meth:`Scanner.combos` gives them)."""
         arrays = [
             numbers[name] for name in ("head_mac", "head_prefix", "origins", "combos", "combo_ids")
@@ -432,7 +440,7 @@ class Store:
         result = self._lib.nfs_store_add(
             self._handle, scanner._handle, _address(kinds), *map(_address, arrays[:4]),
             _address(arrays[4]), len(arrays[4]), _address(numbers["port_proto"]),
-            _address(numbers["port_key"]),
+            _address(numbers["port_key"]), int(counters) | int(activity) << 1,
         )  # fmt: skip
         if result == -2:
             raise OverflowError("a count passed 2**40 - 1 packets")

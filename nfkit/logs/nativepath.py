@@ -66,8 +66,21 @@ _TABLE_LIMIT = 1 << 21
 #: The per-source tables move into the engine's store (in C, no Python work per key) when the
 #: activity rows (12 bytes each) or a per-source counter table (16-32 bytes a key) hold this
 #: many: small tables, and the store keeps each key once for all lanes.
-_ACTIVITY_LIMIT = 1 << 20
+_ACTIVITY_LIMIT = (1 << 19) - (1 << 15)
 _SOURCE_LIMIT = 1 << 18
+#: Key numbers for a store flush of activity keys only (none are needed).
+_NO_NUMBERS = {
+    name: array("I")
+    for name in (
+        "head_mac",
+        "head_prefix",
+        "origins",
+        "combos",
+        "combo_ids",
+        "port_proto",
+        "port_key",
+    )
+}
 #: The value tables are emptied (after a flush) when one holds this many values.
 _VALUE_LIMIT = 1 << 17
 
@@ -177,11 +190,11 @@ class NativeLane(LineFeeder):
             sizes = scanner.sizes()
             if max(sizes[5 : 5 + native.M_ACTIVITY]) > _TABLE_LIMIT:
                 self.flush()
-            elif (
-                sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT
-                or max(sizes[5 + native.M_TTL], sizes[5 + native.M_PORTS]) > _SOURCE_LIMIT
-            ):
-                self._flush_sources()
+            else:
+                counters = max(sizes[5 + native.M_TTL], sizes[5 + native.M_PORTS]) > _SOURCE_LIMIT
+                activity = sizes[5 + native.M_ACTIVITY] > _ACTIVITY_LIMIT
+                if counters or activity:
+                    self._flush_sources(counters, activity)
             if max(sizes[:5]) > _VALUE_LIMIT:
                 self.flush()
                 self.forget()
@@ -393,12 +406,17 @@ class NativeLane(LineFeeder):
         self._flush_findings()
         self.engine.summary.bound()
 
-    def _flush_sources(self) -> None:
-        """Move the per-source tables (ttl, ports, times, activity) into the engine's store,
-        in C: Python only numbers what the lane's heads and ports stand for, and says which
-        contradiction each distinct (head, hops, origin, kind of source) is."""
+    def _flush_sources(self, counters: bool = True, activity: bool = True) -> None:
+        """Move the per-source tables into the engine's store, in C: the ``counters`` (ttl,
+        ports, times), the ``activity`` keys. Python only numbers what the lane's heads and
+        ports stand for, and says which contradiction each distinct (head, hops, origin, kind
+        of source) is."""
         store = self.engine.store
         assert store is not None
+        if not counters:
+            store.store.add(self.scanner, self._kind_codes, _NO_NUMBERS, False, activity)
+            native.release_memory()
+            return
         key = store.key
         heads, ports = self._heads, self._ports
         none = NO_KEY
@@ -432,7 +450,7 @@ class NativeLane(LineFeeder):
             "head_mac": head_mac, "head_prefix": head_prefix, "origins": origins,
             "combos": combos, "combo_ids": combo_ids, "port_proto": port_proto,
             "port_key": port_key,
-        })  # fmt: skip
+        }, True, activity)  # fmt: skip
         store.bound(self.engine.config.max_sources)
         native.release_memory()  # the tables just emptied, for the store and the next rows
 
