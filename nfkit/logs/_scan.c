@@ -1163,6 +1163,13 @@ int64_t nfs_take_times(void *sp, uint32_t *ids, double *lo, double *hi) {
     return (int64_t)n;
 }
 
+/* Forget the wrapper headers: no counter key holds their numbers, only the rows of the last
+ * block (call between blocks). */
+void nfs_clear_headers(void *sp) {
+    scanner_t *s = sp;
+    strtab_clear(&s->tabs[T_HEADER]);
+}
+
 /* Forget every numbered value (call after taking every table: their keys use the numbers). */
 void nfs_clear(void *sp) {
     scanner_t *s = sp;

@@ -97,7 +97,7 @@ static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
     size_t total = (size_t)v->n + n;
     if (total >= UINT32_MAX) return -1;
     if (total > v->cap) { /* room for a few more flushes: fewer moves, a quarter spare */
-        size_t cap = total + total / 2 + 4;
+        size_t cap = total + total / 8 + 4;
         if (cap >= UINT32_MAX) cap = total;
         uint64_t *e = realloc(v->e, cap * sizeof *e);
         if (!e) return -1;

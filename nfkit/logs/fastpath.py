@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: Bytes read per block (the last partial line is carried over to the next block).
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 2 << 20
 #: Caches of interpreted values are cleared when they grow past this many entries.
 _CACHE_LIMIT = 1 << 17
 #: Pending counters are moved into the summary when one holds this many distinct keys.

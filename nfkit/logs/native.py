@@ -80,6 +80,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_take_activity": (_I64, [_P, _P, _P]),
     "nfs_take_times": (_I64, [_P, _P, _P, _P]),
     "nfs_clear": (None, [_P]),
+    "nfs_clear_headers": (None, [_P]),
     "nfs_evidence_limits": (None, [_P, ctypes.c_double, ctypes.c_double, ctypes.c_double]),
     "nfs_take_flows": (_I64, [_P, ctypes.c_int, _P, _I64, _P]),
     "nfs_ipv4": (None, [_P, ctypes.c_int, _I64, _P, _P]),
@@ -371,6 +372,10 @@ class Scanner:
     def clear(self) -> None:
         """Forget every numbered value and counter (take the counters first)."""
         self._lib.nfs_clear(self._handle)
+
+    def clear_headers(self) -> None:
+        """Forget the wrapper headers (between blocks: only a block's rows use them)."""
+        self._lib.nfs_clear_headers(self._handle)
 
     def norms(self, start: int, texts: list[str]) -> None:
         """The text, as the summary writes it, of each source value ``start`` on ("" for one

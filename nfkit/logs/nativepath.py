@@ -83,6 +83,9 @@ _NO_NUMBERS = {
 }
 #: The value tables are emptied (after a flush) when one holds this many values.
 _VALUE_LIMIT = 1 << 17
+#: The wrapper headers (a syslog header per second), which no counter refers to, are
+#: forgotten when there are this many.
+_HEADER_LIMIT = 1 << 13
 
 
 class _Head:
@@ -198,6 +201,9 @@ class NativeLane(LineFeeder):
             if max(sizes[:5]) > _VALUE_LIMIT:
                 self.flush()
                 self.forget()
+            elif sizes[native.T_HEADER] > _HEADER_LIMIT:  # each second has its own
+                scanner.clear_headers()
+                self._header_count = 0
 
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
