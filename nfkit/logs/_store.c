@@ -536,3 +536,12 @@ int nfs_norms(void *sp, int64_t from, int64_t n, const char *texts, const int64_
     }
     return 0;
 }
+
+/* The text nfs_norms gave source ``i``, into ``out``; returns its length (-1: no such source or
+ * ``cap`` too small). */
+int64_t nfs_norm(void *sp, int64_t i, char *out, int64_t cap) {
+    scanner_t *s = sp;
+    if (i < 0 || (size_t)i >= s->nnorm || s->nlens[i] > cap) return -1;
+    memcpy(out, s->narena + s->noffs[i], s->nlens[i]);
+    return s->nlens[i];
+}

@@ -90,6 +90,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_window_items": (_I64, [_P, _I64, _P, _P, _I64, _I64, _I64, ctypes.c_int, _P]),
     "nfs_norms": (ctypes.c_int, [_P, _I64, _I64, ctypes.c_char_p, _P]),
     "nfs_combos": (_I64, [_P, _P, _P, _I64]),
+    "nfs_norm": (_I64, [_P, _I64, _P, _I64]),
     "nfs_store_new": (_P, []),
     "nfs_store_free": (None, [_P]),
     "nfs_store_add": (ctypes.c_int, [_P, _P, _P, _P, _P, _P, _P, _P, _I64, _P, _P, ctypes.c_int]),
@@ -386,6 +387,14 @@ class Scanner:
             self._handle, start, len(data), b"".join(data), _address(lengths)
         ):
             raise MemoryError("native scanner")
+
+    def norm(self, number: int) -> str:
+        """The text :meth:`norms` gave source ``number``."""
+        out = ctypes.create_string_buffer(256)
+        size = int(self._lib.nfs_norm(self._handle, number, out, 256))
+        if size < 0:
+            raise IndexError(f"no source number {number}")
+        return out.raw[:size].decode()
 
     def combos(self, kinds: array[int]) -> array[int]:
         """The distinct (ttl key without its source << 2 | kind of source, one such source)

@@ -136,9 +136,10 @@ class NativeLane(LineFeeder):
         self._minutes: set[bytes] = set()
         # per value number, what Python made of it
         self._heads: list[_Head | None] = []
-        #: Per source number: its text as the summary writes it ("" if it is no address), and
-        #: its address object when the segment needs one to decide (else None).
-        self._sources: list[str] = []
+        #: Source numbers read so far (the scanner keeps the text the summary writes of each,
+        #: Scanner.norm); per source number its address object when the segment needs one to
+        #: decide (else None).
+        self._source_count = 0
         self._addresses: list[IPAddress | None] = []
         #: Per source number, what a contradiction depends on: in own networks << 1 | gateway IP.
         self._kind_codes = array("b")
@@ -208,9 +209,10 @@ class NativeLane(LineFeeder):
     def forget(self) -> None:
         """Empty the value tables (counted rows refer to their numbers: flush first)."""
         self.scanner.clear()
-        lists = (self._heads, self._sources, self._addresses, self._destinations, self._ports)
+        lists = (self._heads, self._addresses, self._destinations, self._ports)
         for values in lists:
             values.clear()
+        self._source_count = 0
         del self._kind_codes[:]
         self._header_count = 0
         self._minutes.clear()
@@ -245,8 +247,9 @@ class NativeLane(LineFeeder):
                 hazard.append(verdict in _HAZARD)
             scanner.set(native.T_HEAD, start, status, x=origins, y=invalid, bits=hazard)
         segment = engine.config.segment
-        start = len(self._sources)
+        start = self._source_count
         if scanner.count_values(native.T_SRC) > start:
+            names: list[str] = []
             status, family, inside = array("b"), array("b"), array("b")
             gateways = segment.gateway_ips
             # with no networks and no gateway IPs, no decision looks at the source address
@@ -263,7 +266,7 @@ class NativeLane(LineFeeder):
                     value = engine.address(text)
                 address = None if value is None else value[0]
                 is_inside = address is not None and segment.contains(address)
-                self._sources.append("" if value is None else value[1])
+                names.append("" if value is None else value[1])
                 self._addresses.append(address if keep else None)
                 is_gateway = address is not None and address in gateways
                 self._kind_codes.append(is_inside << 1 | is_gateway)
@@ -271,7 +274,8 @@ class NativeLane(LineFeeder):
                 family.append(0 if value is None else 4 if address is None else address.version)
                 inside.append(is_inside)
             scanner.set(native.T_SRC, start, status, x=family, y=inside)
-            scanner.norms(start, self._sources[start:])
+            scanner.norms(start, names)  # kept in C: a lane sees many sources
+            self._source_count += len(names)
         start = len(self._destinations)
         if scanner.count_values(native.T_DST) > start:
             status, family, bits = array("b"), array("b"), array("Q")
@@ -355,14 +359,14 @@ class NativeLane(LineFeeder):
     def _findings(self, block: bytes, ints: array[int], times: array[float]) -> None:
         """INVALID drops the scanner hands back: flows it could not write (an address Python
         writes differently, flag 4), and rows that may be among the earliest (flag 8)."""
-        sources, destinations = self._sources, self._destinations
+        source, destinations = self.scanner.norm, self._destinations
         invalid, acks = self._invalid, self._acks
         evidence = self._evidence
         for row, time in enumerate(times):
             _head, src, dst, spt, dpt, flags, offset, length = ints[8 * row : 8 * row + 8]
             is_ack = dpt != _NO_PORT and flags & 1 and not flags & 2
             if flags & 4:
-                flow = f"{sources[src]}:{spt}>{destinations[dst]}:{dpt}"
+                flow = f"{source(src)}:{spt}>{destinations[dst]}:{dpt}"
                 invalid.flows.add(flow)
                 if is_ack:
                     acks.flows.add(flow)
@@ -388,12 +392,12 @@ class NativeLane(LineFeeder):
     def _pmtud(self, block: bytes, ints: array[int], times: array[float]) -> None:
         """PMTUD hazards the scanner hands back (it counts every PMTUD error per head): flows it
         could not write (flag 4), rows that may be among the earliest (flag 8)."""
-        sources, destinations = self._sources, self._destinations
+        source, destinations = self.scanner.norm, self._destinations
         hazards, kept = self._pmtud_hazards, self._evidence[2]
         for row, time in enumerate(times):
             _head, src, dst, _spt, _dpt, flags, offset, length = ints[8 * row : 8 * row + 8]
             if flags & 4:
-                hazards.flows.add(f"{sources[src]}>{destinations[dst]}")
+                hazards.flows.add(f"{source(src)}>{destinations[dst]}")
             stamp = 0.0 if math.isnan(time) else time
             if flags & 8 and (len(kept) < EVIDENCE or stamp <= kept[-1][0]):
                 kept.append((stamp, block[offset : offset + length].decode("utf-8", "replace")))
