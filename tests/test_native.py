@@ -15,6 +15,7 @@ import random
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -710,6 +711,86 @@ def test_threads_over_several_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert got == expected
 
 
+@needs_native
+@pytest.mark.parametrize("limits", [(1, 1, 1), (16, 64, 2), (500, 7, 3)])
+def test_tiny_store_flushes_and_header_limits(
+    big_log: Path, limits: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-source tables moved into the store every few rows, counters and activity apart;
+    wrapper headers forgotten every few: the same summary."""
+    sources, activity, headers = limits
+    monkeypatch.setattr(nativepath, "_SOURCE_LIMIT", sources)
+    monkeypatch.setattr(nativepath, "_ACTIVITY_LIMIT", activity)
+    monkeypatch.setattr(nativepath, "_HEADER_LIMIT", headers)
+    config = CONFIGS["gateway"]
+    data = big_log.read_bytes()
+    expected = full(lines_of(data), config, None, REFERENCE)
+    assert native_summary(data, config=config, block=4000) == expected
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(parallel, "BLOCK_SIZE", 4000)
+    calls = _threads_used(monkeypatch)
+    got = summarize_paths([big_log], config, jobs=2, reference=REFERENCE).to_dict()
+    assert calls, "the threaded path did not run"
+    assert got == expected
+
+
+@needs_native
+def test_files_read_in_turn_drain_into_one_summary(tmp_path: Path) -> None:
+    """One engine reads file after file (one job): its store is drained after each, the second
+    time into sources the summary already has."""
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_bytes(_mixed_log(1200, seed=62))
+    second.write_bytes(_mixed_log(1200, seed=62).replace(b"Nov 20", b"Nov 21"))
+    config = CONFIGS["gateway"]
+    expected = full(
+        lines_of(first.read_bytes()) + lines_of(second.read_bytes()), config, None, REFERENCE
+    )
+    got = summarize_paths([first, second], config, jobs=1, reference=REFERENCE)
+    assert got.to_dict() == expected
+    assert all(stats.packets >= 2 for stats in got.sources.values())  # seen in both files
+
+
+@needs_native
+@pytest.mark.parametrize("limit", [20, 100])
+def test_the_store_bounds_as_a_summary_promises(
+    limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the store flushed every few rows, sources are dropped many times over: no source
+    left out sent more than the floor, each listed one sent between packets and packets +
+    error (exactly packets when error is 0), and the busiest are listed."""
+    monkeypatch.setattr(nativepath, "_SOURCE_LIMIT", 50)
+    monkeypatch.setattr(nativepath, "_ACTIVITY_LIMIT", 50)
+    data = generated(6000, seed=71, sources=3000, rate=5.0)
+    config = SummaryConfig(segment=CONFIGS["gateway"].segment, max_sources=limit)
+    truth = {
+        source["address"]: source["packets"]
+        for source in full(lines_of(data), replace(config, max_sources=None), None, REFERENCE)[
+            "sources"
+        ]
+    }
+    engine_ = BlockSummarizer(config, reference=REFERENCE)
+    for start in range(0, len(data), 3000):
+        engine_.feed(data[start : start + 3000])
+    summary = engine_.finish()
+    assert summary.records == 6000 and summary.dropped > 0
+    assert len(summary.sources) <= limit + limit // 2
+    exact = 0
+    for address, stats in summary.sources.items():
+        assert stats.packets <= truth[address] <= stats.packets + stats.error
+        if stats.error == 0:
+            assert stats.packets == truth[address]
+            exact += 1
+    assert exact
+    for address, packets in truth.items():
+        if address not in summary.sources:
+            assert packets <= summary.floor
+    busiest = sorted(truth, key=lambda a: -truth[a])[:5]
+    assert truth[busiest[0]] > summary.floor
+    for address in busiest:
+        if truth[address] > summary.floor:
+            assert address in summary.sources
+
+
 # -- bounded summaries: both engines bound alike ---------------------------------------------------
 @needs_native
 @pytest.mark.parametrize("limit", [10, 50, 300])
@@ -853,9 +934,7 @@ def test_a_library_of_another_interface_version_is_not_used(
 
 
 @needs_native
-def test_threads_number_slots_in_time_order(
-    big_log: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_threads_number_slots_in_time_order(big_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Threads start in different parts of the file; the slots between the first and the last
     line are numbered in time order beforehand, so the scan search needs no sorting. The
     summary (and its scans) is the same either way."""

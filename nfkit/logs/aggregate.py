@@ -22,11 +22,9 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from nfkit.errors import ConfigError, LogReadError, SummaryError
@@ -34,7 +32,7 @@ from nfkit.logprefix import parse_prefix
 from nfkit.logs import attribution as attr
 from nfkit.logs import findings
 from nfkit.logs.activity import Activity
-from nfkit.logs.counters import Finding, SourceStats, add_counts
+from nfkit.logs.counters import Finding, SourceStats, add_counts, sources_per_key
 from nfkit.logs.findings import (
     HOST_LEVELS,
     PORT_LEVELS,
@@ -403,9 +401,7 @@ class Summary:
     def port_table(self) -> list[dict[str, Any]]:
         """Per destination port: packets and distinct sources, busiest first."""
         # each source's ports, counted at C speed
-        sources = Counter(
-            chain.from_iterable(stats.counts("ports") for stats in self.sources.values())
-        )
+        sources = sources_per_key(self.sources.values(), "ports")
         return [
             {"port": portkey, "packets": packets, "sources": sources.get(portkey, 0)}
             for portkey, packets in sorted(self.ports.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nfkit.logs import attribution as attr
 
-__all__ = ["COUNTERS", "EVIDENCE", "FLOWS", "Finding", "SourceStats", "add_counts"]
+__all__ = [
+    "COUNTERS",
+    "EVIDENCE",
+    "FLOWS",
+    "Finding",
+    "SourceStats",
+    "add_counts",
+    "sources_per_key",
+]
 
 #: Evidence lines kept per finding (the earliest ones, so merging keeps the same).
 EVIDENCE = 5
@@ -32,6 +41,8 @@ _COUNT_MASK = (1 << _COUNT_BITS) - 1
 _INDEX_BITS = 21
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
 _FIELD_SHIFT = _COUNT_BITS + _INDEX_BITS
+#: Ties between origins go to the first of attribution.ORIGINS.
+_RANK = {origin: rank for rank, origin in enumerate(attr.ORIGINS)}
 
 
 def _counter_property(index: int, name: str) -> property:
@@ -60,8 +71,8 @@ class SourceStats:
     """
 
     __slots__ = (
-        "_contradictions", "_macs", "_origins", "_packed", "_ports", "_prefixes", "_protos",
-        "_texts", "error", "first", "last", "packets",
+        "_contradictions", "_macs", "_origin", "_origins", "_packed", "_ports", "_prefixes",
+        "_protos", "_texts", "error", "first", "last", "packets",
     )  # fmt: skip
 
     def __init__(
@@ -91,6 +102,7 @@ class SourceStats:
         self.error = error
         self._packed: array[int] | None = None
         self._texts: Sequence[Sequence[str]] = ()
+        self._origin: str | None = None  # of packed counters, once known
 
     @classmethod
     def packed(
@@ -107,7 +119,7 @@ class SourceStats:
         and ``texts[counter][number]`` the text counted."""
         stats = cls.__new__(cls)
         stats.packets, stats.first, stats.last, stats.error = packets, first, last, error
-        stats._packed, stats._texts = entries, texts
+        stats._packed, stats._texts, stats._origin = entries, texts, None
         # the dicts are made when first asked for (_unpack)
         stats._origins = stats._macs = stats._ports = None  # type: ignore[assignment]
         stats._protos = stats._prefixes = stats._contradictions = None  # type: ignore[assignment]
@@ -148,6 +160,21 @@ class SourceStats:
     @property
     def origin(self) -> str:
         """The origin most of its packets had (ties broken by :data:`attribution.ORIGINS`)."""
+        entries = self._packed
+        if entries is not None:  # the origins come first (counter 0); packed, they stay
+            if self._origin is not None:
+                return self._origin
+            texts = self._texts[0]
+            best, most = attr.UNKNOWN, -1
+            for entry in entries:
+                if entry >> _FIELD_SHIFT:
+                    break
+                count = entry & _COUNT_MASK
+                origin = texts[(entry >> _COUNT_BITS) & _INDEX_MASK]
+                if count > most or (count == most and _RANK.get(origin, 99) < _RANK.get(best, 99)):
+                    best, most = origin, count
+            self._origin = best
+            return best
         origins = self.counts("origins")
         if len(origins) == 1:
             return next(iter(origins))
@@ -256,6 +283,30 @@ class Finding:
             evidence=sorted((float(t), str(raw)) for t, raw in data["evidence"]),
             flows_capped=bool(data.get("flows_capped", False)),
         )
+
+
+def sources_per_key(sources: Iterable[SourceStats], name: str) -> Counter[str]:
+    """For counter ``name``, how many of ``sources`` count each text (packed ones are read
+    without unpacking)."""
+    index = COUNTERS.index(name)
+    low, high = index << _FIELD_SHIFT, (index + 1) << _FIELD_SHIFT
+    found: Counter[str] = Counter()
+    by_table: dict[int, tuple[Sequence[str], list[int]]] = {}
+    key_of = _COUNT_BITS.__rrshift__  # entry >> _COUNT_BITS, without a Python frame
+    for stats in sources:
+        entries = stats._packed
+        if entries is None:
+            found.update(stats.counts(name).keys())  # one per source
+            continue
+        table = by_table.get(id(stats._texts))
+        if table is None:
+            table = by_table[id(stats._texts)] = (stats._texts[index], [])
+        start = bisect.bisect_left(entries, low)
+        table[1].extend(map(key_of, entries[start : bisect.bisect_left(entries, high, start)]))
+    for texts, numbers in by_table.values():
+        for key, count in Counter(numbers).items():
+            found[texts[key & _INDEX_MASK]] += count
+    return found
 
 
 def add_counts(into: dict[str, int], other: Mapping[str, int]) -> None:

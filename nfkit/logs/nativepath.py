@@ -13,8 +13,11 @@ for a :class:`~nfkit.logs.fastpath.BlockSummarizer` (its *engine*), in four step
 3. the scanner counts the rows into integer-keyed tables (no GIL held), INVALID drops and their
    flows included, and hands back the lines the full parser must read (any value it rejected),
    the PMTUD errors, and the INVALID drops that may be evidence or whose flow Python writes;
-4. when a table grows, :meth:`NativeLane.flush` moves the counts into the engine's summary,
-   once per distinct key, exactly as :meth:`BlockSummarizer.flush` does for its own counters.
+4. when a table grows, the per-source tables move into the engine's
+   :class:`~nfkit.logs.sourcestore.SourceStore` in C (``_flush_sources``: Python only numbers
+   what heads and ports stand for), and :meth:`NativeLane.flush` moves the others into the
+   engine's summary once per distinct key, as :meth:`BlockSummarizer.flush` does for its own
+   counters; the engine drains the store into the summary at the end.
 
 Several lanes may share one engine (and so one summary), one per thread: the Python steps hold
 the engine's lock, the C steps run in parallel.
@@ -65,7 +68,8 @@ _HOP_TTLS = (64, 63, 256)
 _TABLE_LIMIT = 1 << 21
 #: The per-source tables move into the engine's store (in C, no Python work per key) when the
 #: activity rows (12 bytes each) or a per-source counter table (16-32 bytes a key) hold this
-#: many: small tables, and the store keeps each key once for all lanes.
+#: many: small tables, and the store keeps each key once for all lanes. (The activity limit
+#: leaves room for a block's rows below 2**19, where the row buffer would double.)
 _ACTIVITY_LIMIT = (1 << 19) - (1 << 15)
 _SOURCE_LIMIT = 1 << 18
 #: Key numbers for a store flush of activity keys only (none are needed).
