@@ -241,7 +241,7 @@ static ent_t *map_find(const map_t *m, uint64_t k) {
 }
 
 static void map_clear(map_t *m) {
-    if (m->e && m->mask >= (1u << 16)) { /* large: give the memory back */
+    if (m->e && m->mask >= (1u << 20)) { /* very large (16 MiB): give the memory back */
         free(m->e);
         m->e = NULL;
         m->mask = 0;

@@ -368,7 +368,7 @@ static int add_activity(store_t *st, scanner_t *s) {
         free(rows);
         if (rc) return rc;
         s->nact = 0;
-        if (s->actcap > (1u << 16)) {
+        if (s->actcap > (1u << 20)) { /* kept up to 12 MiB: the next rows fill it again */
             free(s->act);
             free(s->act_src);
             s->act = NULL;

@@ -291,7 +291,7 @@ def sources_per_key(sources: Iterable[SourceStats], name: str) -> Counter[str]:
     index = COUNTERS.index(name)
     low, high = index << _FIELD_SHIFT, (index + 1) << _FIELD_SHIFT
     found: Counter[str] = Counter()
-    by_table: dict[int, tuple[Sequence[str], list[int]]] = {}
+    by_table: dict[int, tuple[Sequence[str], Counter[int]]] = {}
     key_of = _COUNT_BITS.__rrshift__  # entry >> _COUNT_BITS, without a Python frame
     for stats in sources:
         entries = stats._packed
@@ -300,11 +300,12 @@ def sources_per_key(sources: Iterable[SourceStats], name: str) -> Counter[str]:
             continue
         table = by_table.get(id(stats._texts))
         if table is None:
-            table = by_table[id(stats._texts)] = (stats._texts[index], [])
+            table = by_table[id(stats._texts)] = (stats._texts[index], Counter())
         start = bisect.bisect_left(entries, low)
-        table[1].extend(map(key_of, entries[start : bisect.bisect_left(entries, high, start)]))
+        # counted as they come: a list of every key number would be ~40 bytes each
+        table[1].update(map(key_of, entries[start : bisect.bisect_left(entries, high, start)]))
     for texts, numbers in by_table.values():
-        for key, count in Counter(numbers).items():
+        for key, count in numbers.items():
             found[texts[key & _INDEX_MASK]] += count
     return found
 
