@@ -791,6 +791,33 @@ def test_the_store_bounds_as_a_summary_promises(
             assert address in summary.sources
 
 
+@needs_native
+def test_sources_past_the_narrow_activity_keys() -> None:
+    """The store keeps a source's activity keys in 32 bits while its slot, destination and port
+    numbers are small: sources that pass them (15,000 ports, 100 destinations, 20,000 slots)
+    after their keys were stored narrow give the full parser's summary."""
+    start = datetime(2026, 11, 1, 0, 0)
+    lines = []
+    for i in range(20_000):
+        stamp = (start + timedelta(seconds=60 * i)).strftime("%b %d %H:%M:%S")  # a slot each
+        port = 22 if i < 5000 else 1000 + i  # port numbers pass 2**12 late
+        dst = f"192.0.2.{1 + (i % 3 if i < 8000 else i % 100)}"  # destinations pass 2**6
+        lines.append(
+            f"{stamp} fw kernel: [{i}.000001] nfkit:input:drop IN=eth0 OUT= "
+            f"MAC=52:54:00:00:00:10:52:54:00:00:00:01:08:00 SRC=203.0.113.{i % 5} DST={dst} "
+            f"LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=1 DF PROTO=TCP SPT=40000 DPT={port} "
+            "WINDOW=64240 RES=0x00 SYN URGP=0 "
+        )
+    data = joined(lines)
+    config = SummaryConfig(slot_seconds=60)
+    expected = full(lines_of(data), config, None, REFERENCE)
+    assert len(expected["ports"]) > 4096 and len(expected["timeline"]["slots"]) > 1 << 14
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nativepath, "_ACTIVITY_LIMIT", 100)  # stored often, narrow first
+        assert native_summary(data, config=config, block=20_000) == expected
+    assert native_summary(data, config=config) == expected
+
+
 # -- bounded summaries: both engines bound alike ---------------------------------------------------
 @needs_native
 @pytest.mark.parametrize("limit", [10, 50, 300])

@@ -10,7 +10,8 @@
  *   - packets, error (see Summary.floor), first and last time;
  *   - counters: sorted entries ``key id << 40 | count``; a key id stands for one
  *     (field, text) pair that Python numbers (origin "upstream", port "tcp/22", ...);
- *   - activity: sorted distinct keys (slot << 44 | destination << 18 | port).
+ *   - activity: sorted distinct keys (slot << 44 | destination << 18 | port), in 32 bits
+ *     while the source's slot, destination and port numbers are small enough (narrow()).
  * Past a limit the least busy sources are dropped as Summary.bound() drops them
  * (nfs_store_bound); the numbers of the others then change (``epoch``), and each lane looks
  * its sources up again by their text.
@@ -21,9 +22,12 @@
 #define KEY_LIMIT (1u << 24)
 
 typedef struct {
-    uint64_t *e;
-    uint32_t n, cap;
+    uint64_t *e; /* activity of a narrow vector: uint32_t items (see narrow()) */
+    uint32_t n;
+    uint32_t cap : 31;
+    uint32_t wide : 1; /* activity only: 64-bit keys */
 } vec_t;
+#define VEC_LIMIT (1u << 31)
 
 typedef struct {
     strtab_t addrs; /* address text -> number */
@@ -95,10 +99,10 @@ fail:
 static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
     if (!n) return 0;
     size_t total = (size_t)v->n + n;
-    if (total >= UINT32_MAX) return -1;
-    if (total > v->cap) { /* room for a few more flushes: fewer moves, a quarter spare */
+    if (total >= VEC_LIMIT) return -1;
+    if (total > v->cap) { /* room for a few more flushes: fewer moves */
         size_t cap = total + total / 8 + 4;
-        if (cap >= UINT32_MAX) cap = total;
+        if (cap >= VEC_LIMIT) cap = total;
         uint64_t *e = realloc(v->e, cap * sizeof *e);
         if (!e) return -1;
         v->e = e;
@@ -129,6 +133,80 @@ static int vec_merge(vec_t *v, const uint64_t *add, size_t n, int sum) {
     }
     while (j) e[--k] = add[--j];
     /* what is left of the old entries (i of them) already sits at e[0:i]; the rest at e[k:] */
+    if (k > i) memmove(e + i, e + k, (total - k) * sizeof *e);
+    v->n = (uint32_t)(i + total - k);
+    return 0;
+}
+
+/* Activity keys of 32 bits: slot number < 2**14, destination < 2**6, port < 2**12, in the
+ * same order as the 64-bit keys. A source's keys stay narrow until one does not fit. */
+static inline int fits(uint64_t k) {
+    return (k >> K_SLOT_SHIFT) < (1u << 14) && ((k >> K_DST_SHIFT) & K_DST_MASK) < (1u << 6) &&
+           (k & K_PORT_MASK) < (1u << 12);
+}
+
+static inline uint32_t narrow(uint64_t k) {
+    return (uint32_t)((k >> K_SLOT_SHIFT) << 18 | ((k >> K_DST_SHIFT) & K_DST_MASK) << 12 |
+                      (k & K_PORT_MASK));
+}
+
+static inline uint64_t widen(uint32_t x) {
+    return (uint64_t)(x >> 18) << K_SLOT_SHIFT | (uint64_t)((x >> 12) & 63) << K_DST_SHIFT |
+           (x & 4095);
+}
+
+/* Turn a narrow activity vector into 64-bit keys. */
+static int act_widen(vec_t *v) {
+    uint64_t *w = malloc((v->n ? v->n : 1) * sizeof *w);
+    if (!w) return -1;
+    const uint32_t *x = (const uint32_t *)v->e;
+    for (size_t i = 0; i < v->n; i++) w[i] = widen(x[i]);
+    free(v->e);
+    v->e = w;
+    v->cap = v->n;
+    v->wide = 1;
+    return 0;
+}
+
+/* Merge sorted distinct keys ``add`` into activity vector ``v`` (narrow while they fit). */
+static int act_merge(vec_t *v, const uint64_t *add, size_t n) {
+    if (!n) return 0;
+    if (!v->wide) {
+        for (size_t j = 0; j < n; j++) {
+            if (!fits(add[j])) {
+                if (act_widen(v)) return -1;
+                break;
+            }
+        }
+    }
+    if (v->wide) return vec_merge(v, add, n, 0);
+    size_t total = (size_t)v->n + n;
+    if (total >= VEC_LIMIT) return -1;
+    if (total > v->cap) {
+        size_t cap = total + total / 8 + 4;
+        if (cap >= VEC_LIMIT) cap = total;
+        uint32_t *e = realloc(v->e, cap * sizeof *e);
+        if (!e) return -1;
+        v->e = (uint64_t *)e;
+        v->cap = (uint32_t)cap;
+    }
+    uint32_t *e = (uint32_t *)v->e;
+    size_t i = v->n, j = n, k = total;
+    while (i && j) {
+        uint32_t a = e[i - 1], b = narrow(add[j - 1]);
+        if (a > b) {
+            e[--k] = a;
+            i--;
+        } else if (b > a) {
+            e[--k] = b;
+            j--;
+        } else {
+            e[--k] = a;
+            i--;
+            j--;
+        }
+    }
+    while (j) e[--k] = narrow(add[--j]);
     if (k > i) memmove(e + i, e + k, (total - k) * sizeof *e);
     v->n = (uint32_t)(i + total - k);
     return 0;
@@ -245,7 +323,8 @@ static int fold(store_t *st, gentry_t *in, size_t n, int sum) {
             rc = (int)m;
             break;
         }
-        rc = vec_merge(sum ? &st->counts[g] : &st->act[g], e + a, (size_t)m, sum);
+        rc = sum ? vec_merge(&st->counts[g], e + a, (size_t)m, 1)
+                 : act_merge(&st->act[g], e + a, (size_t)m);
     }
     free(e);
     free(at);
@@ -498,7 +577,11 @@ void nfs_store_take(void *stp, int64_t from, int64_t n, char *text, int64_t *len
         memcpy(counts, c->e, c->n * sizeof *counts);
         counts += c->n;
         ncounts[j] = c->n;
-        memcpy(act, a->e, a->n * sizeof *act);
+        if (a->wide) {
+            memcpy(act, a->e, a->n * sizeof *act);
+        } else {
+            for (size_t k = 0; k < a->n; k++) act[k] = widen(((const uint32_t *)a->e)[k]);
+        }
         act += a->n;
         nact[j] = a->n;
         free(c->e);
