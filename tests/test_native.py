@@ -818,6 +818,38 @@ def test_sources_past_the_narrow_activity_keys() -> None:
     assert native_summary(data, config=config) == expected
 
 
+@needs_native
+def test_the_store_floor_reaches_sources_the_full_parser_counted() -> None:
+    """A source the store dropped (its one packet counted natively) and the full parser kept
+    (30 lines the scanner leaves to it): listed with the full parser's 30 packets, and an error
+    that covers the dropped one, as merging two summaries would say."""
+    start = datetime(2026, 11, 25, 4, 0)
+    first = (
+        "Nov 25 04:00:00 fw kernel: [1.000001] nfkit:input:drop IN=eth0 OUT= "
+        "MAC=52:54:00:00:00:10:52:54:00:00:00:01:08:00 SRC=99.99.0.1 DST=192.168.1.10 LEN=60 "
+        "TOS=0x00 PREC=0x00 TTL=50 ID=1 DF PROTO=UDP SPT=5353 DPT=53 LEN=40 \n"
+    )
+    odd = SHAPES["redirect"].replace("SRC=198.51.100.9", "SRC=99.99.0.1").encode()
+    data = b"".join(
+        [
+            first.encode(),  # counted natively
+            generated(4000, seed=73, sources=3000, rate=5.0, start=start),
+            *(RAW_WRAPPERS[0](i) + odd + b"\n" for i in range(30)),  # by the full parser
+        ]
+    )
+    config = SummaryConfig(segment=CONFIGS["gateway"].segment, max_sources=40)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nativepath, "_SOURCE_LIMIT", 64)
+        patch.setattr(nativepath, "_ACTIVITY_LIMIT", 64)
+        engine_ = BlockSummarizer(config, reference=REFERENCE)
+        engine_.feed(data)
+        summary = engine_.finish()
+    assert summary.dropped > 0 and summary.floor > 0
+    stats = summary.sources["99.99.0.1"]
+    assert stats.counts("protos") == {"icmp": 30}  # the native packet (not ICMP) was dropped
+    assert stats.packets == 30 < 31 <= stats.packets + stats.error
+
+
 # -- bounded summaries: both engines bound alike ---------------------------------------------------
 @needs_native
 @pytest.mark.parametrize("limit", [10, 50, 300])

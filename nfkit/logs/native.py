@@ -18,6 +18,8 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+from nfkit.errors import SummaryError
+
 __all__ = [
     "ABI",
     "F_ACKS",
@@ -457,7 +459,7 @@ class Store:
             _address(numbers["port_key"]), int(counters) | int(activity) << 1,
         )  # fmt: skip
         if result == -2:
-            raise OverflowError("a count passed 2**40 - 1 packets")
+            raise SummaryError("a per-source count passed 2**40 - 1 packets")
         if result:
             raise MemoryError("native store")
 

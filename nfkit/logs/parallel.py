@@ -243,12 +243,12 @@ def _run_threads(
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.2)
+        if errors:
+            raise errors[0] from None
+        engine.drain()  # nor does moving the sources out of the store
     finally:
         if enabled:
             gc.enable()
-    if errors:
-        raise errors[0] from None
-    engine.drain()
     native.release_memory()
     return engine.summary
 

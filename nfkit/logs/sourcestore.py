@@ -14,6 +14,7 @@ merge the summary of the same lines: the store drops sources past ``max_sources`
 
 from __future__ import annotations
 
+import gc
 import math
 from array import array
 
@@ -65,10 +66,19 @@ class SourceStore:
     def drain(self, summary: Summary) -> None:
         """Move every source into ``summary`` (as merging a summary of the same lines) and
         empty the store."""
-        store = self.store
-        number, _entries, _keys, floor, dropped = store.sizes()
+        number, _entries, _keys, floor, dropped = self.store.sizes()
         if not (number or floor or dropped):
             return
+        enabled = gc.isenabled()
+        gc.disable()  # nothing here makes cycles; a collection would walk every source
+        try:
+            self._drain(summary, number, floor, dropped)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _drain(self, summary: Summary, number: int, floor: int, dropped: int) -> None:
+        store = self.store
         sources = summary.sources
         before = set(sources) if floor else set()
         texts_of = self._texts
