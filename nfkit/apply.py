@@ -249,9 +249,8 @@ def apply_plan(
     if plan.backend not in BACKENDS:
         raise ApplyError(f"unknown backend {plan.backend!r} (expected one of {BACKENDS})")
     state = state_dir or state_dir_default()
-    result = ApplyResult(
-        netns=where.name, backend=plan.backend, dry_run=dry_run, warnings=plan.warnings
-    )
+    result = ApplyResult(netns=where.name, backend=plan.backend, dry_run=dry_run,
+                         warnings=plan.warnings)
     pending = pending_path(state, where)
     if not dry_run and stale_pending(pending):
         # Its watchdog is gone (a reboot): nobody can confirm or roll back that trial any more.
@@ -285,11 +284,8 @@ def apply_plan(
     except (ApplyError, DiscoveryError, OSError) as exc:
         pending.unlink(missing_ok=True)
         problems = restore_backup(backup)
-        tail = (
-            "; the previous ruleset and sysctls were restored"
-            if not problems
-            else "; restoring the backup ALSO failed: " + "; ".join(problems)
-        )
+        tail = ("; the previous ruleset and sysctls were restored" if not problems
+                else "; restoring the backup ALSO failed: " + "; ".join(problems))
         raise ApplyError(f"{exc}{tail} (backup: {backup.path})") from exc
     except KeyboardInterrupt:
         # Interrupted half-way (rules loaded, sysctls not yet): put the old state back.
@@ -313,9 +309,8 @@ def _check(plan: Plan, netns: Netns, result: ApplyResult) -> None:
         # Fills only the "-n" twins of nfkit's own sets: the running rules do not see them yet.
         done = netns.run(["ipset", "restore"], input=plan.ipset)
         if done.returncode != 0:
-            raise RulesetCheckError(
-                f"ipset restore failed (rules untouched): {done.stderr.strip()}"
-            )
+            raise RulesetCheckError(f"ipset restore failed (rules untouched): "
+                                    f"{done.stderr.strip()}")
     texts = {}
     for family, text in plan.rulesets.items():
         tool = iptables_tools(family)[0]
@@ -388,9 +383,8 @@ def _verify(plan: Plan, netns: Netns, result: ApplyResult) -> None:
     for change in result.sysctls:
         now = sysctls.read(change.key)
         if now != change.after:
-            raise ApplyError(
-                f"verification failed: {change.key} reads {now!r}, expected {change.after!r}"
-            )
+            raise ApplyError(f"verification failed: {change.key} reads {now!r}, "
+                             f"expected {change.after!r}")
     result.steps.append("verified: ruleset and sysctls read back as loaded")
 
 
@@ -405,18 +399,16 @@ def _verify_iptables(plan: Plan, netns: Netns, result: ApplyResult) -> None:
                 chain = line[1:].split()[0]
                 done = netns.run([tool, "-w", "-t", table, "-S", chain])
                 if done.returncode != 0:
-                    raise ApplyError(
-                        f"verification failed: {tool} -t {table} chain {chain} is not loaded"
-                    )
+                    raise ApplyError(f"verification failed: {tool} -t {table} chain {chain} "
+                                     "is not loaded")
         version = "6" if family == "ipv6" else "4"
         for jump_version, jtable, builtin, target, _ in plan.jumps:
             if jump_version != version:
                 continue
             done = netns.run([tool, "-w", "-t", jtable, "-C", builtin, "-j", target])
             if done.returncode != 0:
-                raise ApplyError(
-                    f"verification failed: no jump {builtin} -> {target} in {tool} -t {jtable}"
-                )
+                raise ApplyError(f"verification failed: no jump {builtin} -> {target} "
+                                 f"in {tool} -t {jtable}")
 
 
 # -- --try: pending state and the watchdog --------------------------------------------------------
@@ -446,9 +438,8 @@ def compile_plan(policy: str | Path, backend: str = "nftables") -> Plan:
     if not path.is_file():
         raise ApplyError(f"{policy}: no such policy file")
     try:
-        compiled = compile_policy(
-            path, backend="iptables" if backend == "iptables" else "nftables", emit="ruleset"
-        )
+        compiled = compile_policy(path, backend="iptables" if backend == "iptables" else
+                                  "nftables", emit="ruleset")
     except ConfigError as exc:  # the file could not be read (compile_policy says why)
         raise ApplyError(str(exc)) from None
     return plan_from_compiled(compiled, str(policy))
@@ -464,26 +455,13 @@ def plan_from_compiled(compiled: Any, source: str = "<policy>") -> Plan:
     )
     if compiled.backend == "nftables":
         family, _, table = str(compiled.table).partition(" ")
-        return Plan(
-            "nftables",
-            {family: compiled.rulesets["nft"]},
-            table=table,
-            family=family,
-            sysctls=sysctls,
-            source=source,
-            warnings=warnings,
-        )
-    jumps = tuple((str(j.version), j.table, j.builtin, j.target, j.rule) for j in compiled.jumps)
-    rulesets = {k: v for k, v in compiled.rulesets.items() if k in ("ipv4", "ipv6") and v}
-    return Plan(
-        "iptables",
-        rulesets,
-        table=str(compiled.table),
-        family="",
-        sysctls=sysctls,
-        source=source,
-        jumps=jumps,
-        ipset=compiled.rulesets.get("ipset") or None,
-        ipset_commit=compiled.rulesets.get("ipset-commit") or None,
-        warnings=warnings,
+        return Plan("nftables", {family: compiled.rulesets["nft"]}, table=table, family=family,
+                    sysctls=sysctls, source=source, warnings=warnings)
+    jumps = tuple(
+        (str(j.version), j.table, j.builtin, j.target, j.rule) for j in compiled.jumps
     )
+    rulesets = {k: v for k, v in compiled.rulesets.items() if k in ("ipv4", "ipv6") and v}
+    return Plan("iptables", rulesets, table=str(compiled.table), family="",
+                sysctls=sysctls, source=source, jumps=jumps,
+                ipset=compiled.rulesets.get("ipset") or None,
+                ipset_commit=compiled.rulesets.get("ipset-commit") or None, warnings=warnings)

@@ -167,11 +167,8 @@ def check_sysctls(values: Mapping[str, str | None]) -> list[Finding]:
 
 def check_boot_persistence(root: Path, be_liberal_now: str | None) -> list[Finding]:
     """Will be_liberal be set again after a reboot? Looks at ``root`` (normally ``/``)."""
-    unit_dirs = [
-        root / "etc/systemd/system",
-        root / "usr/lib/systemd/system",
-        root / "lib/systemd/system",
-    ]
+    unit_dirs = [root / "etc/systemd/system", root / "usr/lib/systemd/system",
+                 root / "lib/systemd/system"]
     unit = next((d / UNIT_NAME for d in unit_dirs if (d / UNIT_NAME).exists()), None)
     enabled = any((root / "etc/systemd/system").glob(f"*.wants/{UNIT_NAME}"))
     if unit is not None and enabled:
@@ -363,7 +360,7 @@ def _check_logging(ruleset: Ruleset, log_tags: frozenset[str]) -> list[Finding]:
                 "no rule logs anything: the kernel log stays empty and `nfkit summarize` has "
                 "nothing to attribute",
                 "log the default policy — in an nfkit policy `input policy drop log { ... }`; in "
-                'nft `limit rate 10/minute log prefix "nfkit:input:drop:policy "` at the end '
+                "nft `limit rate 10/minute log prefix \"nfkit:input:drop:policy \"` at the end "
                 "of the chain",
             )
         ]

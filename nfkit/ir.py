@@ -369,7 +369,9 @@ def match_versions(match: Match, policy: Policy) -> frozenset[IPVersion]:
             if set(match.protocols) == {"icmpv6"}:
                 return frozenset({6})
             return both
-        case InterfaceMatch() | PortMatch() | ServiceMatch() | CtStateMatch() | CtStatusMatch():
+        case (
+            InterfaceMatch() | PortMatch() | ServiceMatch() | CtStateMatch() | CtStatusMatch()
+        ):
             return both
         case _:
             assert_never(match)

@@ -85,12 +85,7 @@ class Netns:
         env = {**os.environ, "LC_ALL": "C"}
         try:
             return subprocess.run(
-                cmd,
-                input=input,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
+                cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False,
                 env=env,
             )
         except subprocess.TimeoutExpired as exc:

@@ -72,32 +72,20 @@ class Probe:
 def _probe(v6: bool, state: str) -> Probe:
     if v6:
         return Probe(
-            "ICMPv6 packet-too-big",
-            "ipv6",
-            state,
-            frozenset({"ipv6-icmp", "icmpv6", 58}),
-            "icmpv6",
-            frozenset({"packet-too-big", 2}),
-            frozenset({"no-route", 0}),
+            "ICMPv6 packet-too-big", "ipv6", state,
+            frozenset({"ipv6-icmp", "icmpv6", 58}), "icmpv6",
+            frozenset({"packet-too-big", 2}), frozenset({"no-route", 0}),
         )
     return Probe(
-        "ICMP fragmentation-needed",
-        "ipv4",
-        state,
-        frozenset({"icmp", 1}),
-        "icmp",
-        frozenset({"destination-unreachable", 3}),
-        frozenset({"frag-needed", 4}),
+        "ICMP fragmentation-needed", "ipv4", state,
+        frozenset({"icmp", 1}), "icmp",
+        frozenset({"destination-unreachable", 3}), frozenset({"frag-needed", 4}),
     )
 
 
 #: The four probes doctor walks through the ruleset.
-PROBES = (
-    _probe(False, "related"),
-    _probe(False, "invalid"),
-    _probe(True, "related"),
-    _probe(True, "invalid"),
-)
+PROBES = (_probe(False, "related"), _probe(False, "invalid"),
+          _probe(True, "related"), _probe(True, "invalid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,27 +164,14 @@ class Ruleset:
             elif "chain" in obj:
                 c = obj["chain"]
                 made.add_chain(
-                    ChainRef(
-                        c["family"],
-                        c["table"],
-                        c["name"],
-                        c.get("hook"),
-                        c.get("type"),
-                        c.get("prio"),
-                        c.get("policy"),
-                    )
+                    ChainRef(c["family"], c["table"], c["name"], c.get("hook"), c.get("type"),
+                             c.get("prio"), c.get("policy"))
                 )
             elif "rule" in obj:
                 r = obj["rule"]
                 made.add_rule(
-                    Rule(
-                        r["family"],
-                        r["table"],
-                        r["chain"],
-                        r.get("handle"),
-                        tuple(r.get("expr", ())),
-                        comment=r.get("comment"),
-                    )
+                    Rule(r["family"], r["table"], r["chain"], r.get("handle"),
+                         tuple(r.get("expr", ())), comment=r.get("comment"))
                 )
         return made
 
@@ -233,7 +208,7 @@ class Ruleset:
 
     def add_legacy(self, family: str, parsed: Ruleset) -> None:
         """Add legacy iptables tables (invisible to nft) under ``NAME (legacy)``."""
-        for fam, table in parsed.tables:
+        for (fam, table) in parsed.tables:
             if fam == family:
                 self.tables.append((fam, table))
         for chain in parsed.chains.values():
@@ -366,7 +341,9 @@ def _vmap_items(vmap: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     return [tuple(pair) for pair in _elements(vmap.get("data")) if isinstance(pair, list)]
 
 
-def _rule_verdict(rule: Rule, probe: Probe) -> tuple[bool | None, str | None, str | None, bool]:
+def _rule_verdict(
+    rule: Rule, probe: Probe
+) -> tuple[bool | None, str | None, str | None, bool]:
     """(certain?, verdict, jump target, specific) — certain is False when the rule cannot match."""
     certain: bool | None = True
     specific = False
@@ -499,31 +476,12 @@ def describe_rule(rule: Rule) -> str:
 
 # -- iptables-save text --------------------------------------------------------------------------
 _FLAG_OPTIONS = frozenset(
-    {
-        "--syn",
-        "--log-uid",
-        "--log-tcp-sequence",
-        "--log-tcp-options",
-        "--log-ip-options",
-        "--log-macdecode",
-        "--rcheck",
-        "--update",
-        "--set",
-        "--fragment",
-        "-f",
-    }
+    {"--syn", "--log-uid", "--log-tcp-sequence", "--log-tcp-options", "--log-ip-options",
+     "--log-macdecode", "--rcheck", "--update", "--set", "--fragment", "-f"}
 )
 _IGNORED_OPTIONS = frozenset(
-    {
-        "-m",
-        "--comment",
-        "--log-level",
-        "--reject-with",
-        "--nflog-range",
-        "--nflog-size",
-        "--nflog-threshold",
-        "-c",
-    }
+    {"-m", "--comment", "--log-level", "--reject-with", "--nflog-range", "--nflog-size",
+     "--nflog-threshold", "-c"}
 )
 
 
@@ -546,13 +504,8 @@ def _icmp_matches(spec: str, v6: bool) -> list[dict[str, Any]]:
 
 
 def _payload_match(protocol: str, fld: str, value: Any, op: str = "==") -> dict[str, Any]:
-    return {
-        "match": {
-            "op": op,
-            "left": {"payload": {"protocol": protocol, "field": fld}},
-            "right": value,
-        }
-    }
+    return {"match": {"op": op, "left": {"payload": {"protocol": protocol, "field": fld}},
+                      "right": value}}
 
 
 def _parse_rule_tokens(tokens: list[str], v6: bool) -> list[dict[str, Any]]:
@@ -579,18 +532,12 @@ def _parse_rule_tokens(tokens: list[str], v6: bool) -> list[dict[str, Any]]:
             proto: str | int = int(value) if value.isdigit() else value.lower()
             if proto == "icmpv6":
                 proto = "ipv6-icmp"
-            expr.append({"match": {"op": op, "left": {"meta": {"key": "l4proto"}}, "right": proto}})
+            expr.append({"match": {"op": op, "left": {"meta": {"key": "l4proto"}},
+                                   "right": proto}})
         elif option in {"--ctstate", "--state"}:
             states = [s.lower() for s in value.split(",")]
-            expr.append(
-                {
-                    "match": {
-                        "op": "!=" if op == "!=" else "in",
-                        "left": {"ct": {"key": "state"}},
-                        "right": states,
-                    }
-                }
-            )
+            expr.append({"match": {"op": "!=" if op == "!=" else "in",
+                                   "left": {"ct": {"key": "state"}}, "right": states}})
         elif option in {"--icmp-type", "--icmpv6-type"}:
             matches = _icmp_matches(value.lower(), v6)
             if op == "!=":
@@ -644,15 +591,10 @@ def iptables_save_to_rules(text: str, family: str, legacy: bool = False) -> Rule
             hook = _BUILTIN_HOOKS.get(name) if policy != "-" else None
             base = table.removesuffix(suffix)
             made.add_chain(
-                ChainRef(
-                    family,
-                    table,
-                    name,
-                    hook,
-                    ("nat" if base == "nat" else "filter") if hook else None,
-                    _TABLE_PRIORITY.get(base, 0) if hook else None,
-                    policy.lower() if hook else None,
-                )
+                ChainRef(family, table, name, hook,
+                         ("nat" if base == "nat" else "filter") if hook else None,
+                         _TABLE_PRIORITY.get(base, 0) if hook else None,
+                         policy.lower() if hook else None)
             )
         elif line.startswith("-A "):
             try:
@@ -661,9 +603,8 @@ def iptables_save_to_rules(text: str, family: str, legacy: bool = False) -> Rule
                 continue
             chain = tokens[1]
             made.add_rule(
-                Rule(
-                    family, table, chain, None, tuple(_parse_rule_tokens(tokens[2:], v6)), text=line
-                )
+                Rule(family, table, chain, None, tuple(_parse_rule_tokens(tokens[2:], v6)),
+                     text=line)
             )
     return made
 

@@ -37,11 +37,8 @@ def state_dir_default() -> Path:
 
 
 def iptables_tools(family: str) -> tuple[str, str]:
-    return (
-        ("ip6tables-restore", "ip6tables-save")
-        if family == "ipv6"
-        else ("iptables-restore", "iptables-save")
-    )
+    return ("ip6tables-restore", "ip6tables-save") if family == "ipv6" else (
+        "iptables-restore", "iptables-save")
 
 
 # -- backup ---------------------------------------------------------------------------------------
@@ -60,12 +57,8 @@ class Backup:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for family, text in self.restore.items():
             self.path.with_suffix(f".{family}.rules").write_text(text)
-        data = {
-            "backend": self.backend,
-            "netns": self.netns,
-            "sysctls": self.sysctls,
-            "families": sorted(self.restore),
-        }
+        data = {"backend": self.backend, "netns": self.netns, "sysctls": self.sysctls,
+                "families": sorted(self.restore)}
         atomic_write(self.path, json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -75,9 +68,8 @@ class Backup:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-            restore = {
-                str(fam): path.with_suffix(f".{fam}.rules").read_text() for fam in data["families"]
-            }
+            restore = {str(fam): path.with_suffix(f".{fam}.rules").read_text()
+                       for fam in data["families"]}
             backend, netns, sysctls = data["backend"], data.get("netns"), data.get("sysctls", {})
             if backend not in ("nftables", "iptables"):
                 raise ValueError(f"unknown backend {backend!r}")
@@ -193,19 +185,9 @@ def _start_with_systemd_run(argv: list[str], python_path: str, pending: Path) ->
     unit = f"nfkit-watchdog-{pending.stem.removeprefix('pending-')}-{os.getpid()}"
     try:
         done = subprocess.run(
-            [
-                "systemd-run",
-                "--quiet",
-                "--collect",
-                f"--unit={unit}",
-                f"--setenv=PYTHONPATH={python_path}",
-                "--",
-                *argv,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+            ["systemd-run", "--quiet", "--collect", f"--unit={unit}",
+             f"--setenv=PYTHONPATH={python_path}", "--", *argv],
+            capture_output=True, text=True, timeout=30, check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -288,7 +270,9 @@ def confirm(netns: Netns | None = None, state_dir: Path | None = None) -> Path:
     try:
         pending.unlink()
     except FileNotFoundError:
-        raise ApplyError(f"too late: the trial in {where} was already rolled back") from None
+        raise ApplyError(
+            f"too late: the trial in {where} was already rolled back"
+        ) from None
     return Path(data["backup"])
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from nfkit.backends.base import Backend, CompiledRuleset, IptablesJump, SysctlSetting
 from nfkit.errors import ConfigError
 
-__all__ = ["BACKENDS", "Backend", "CompiledRuleset", "IptablesJump", "SysctlSetting", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "CompiledRuleset", "IptablesJump", "SysctlSetting",
+           "get_backend"]
 
 BACKENDS = ("nftables", "iptables")
 

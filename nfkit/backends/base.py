@@ -221,9 +221,8 @@ class Backend(abc.ABC):
     def sysctls(self) -> tuple[SysctlSetting, ...]:
         """The sysctls to set after loading: be_liberal first, then the policy's own."""
         settings = [
-            SysctlSetting(
-                BE_LIBERAL, "1" if self.policy.be_liberal else "0", BE_LIBERAL_LEGACY, wait=True
-            )
+            SysctlSetting(BE_LIBERAL, "1" if self.policy.be_liberal else "0", BE_LIBERAL_LEGACY,
+                          wait=True)
         ]
         for sysctl in self.policy.sysctls:
             warning = None

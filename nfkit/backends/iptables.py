@@ -37,14 +37,8 @@ from nfkit.span import Span
 PREFIX = "NFKIT-"
 _BUILTIN = {"input": "INPUT", "forward": "FORWARD", "output": "OUTPUT"}
 _MULTIPORT_SLOTS = 15
-_PROTOCOL_WORDS = {
-    "tcp": "tcp",
-    "udp": "udp",
-    "icmp": "icmp",
-    "icmpv6": "ipv6-icmp",
-    "sctp": "sctp",
-    "udplite": "udplite",
-}
+_PROTOCOL_WORDS = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp",
+                   "sctp": "sctp", "udplite": "udplite"}
 _NUMBERS = {"gre": "47", "esp": "50", "ah": "51"}
 
 # What iptables' rate matches hold (the nftables backend takes far more: nfkit.dsl.values).
@@ -128,6 +122,7 @@ class IptablesBackend(Backend):
 
     name = "iptables"
 
+
     # -- matches -------------------------------------------------------------------------------
     def variants(self, lowered: Lowered, version: ir.IPVersion, span: Span) -> list[list[str]]:
         """Every iptables argument list one lowered rule needs (cross product of lists)."""
@@ -143,9 +138,7 @@ class IptablesBackend(Backend):
                     if match.negated and len(names) > 1:
                         raise self.unsupported(
                             f"'{match.direction} != {{ ... }}' with several interfaces has no "
-                            "single iptables rule; write one rule per interface",
-                            match.span,
-                        )
+                            "single iptables rule; write one rule per interface", match.span)
                     neg = ["!"] if match.negated else []
                     variants = _product(variants, ([*neg, flag, n] for n in names))
                 case ir.FamilyMatch():
@@ -188,14 +181,13 @@ class IptablesBackend(Backend):
         neg = ["!"] if match.negated else []
         if match.set_name is not None:
             where = "src" if match.direction == "saddr" else "dst"
-            return [["-m", "set", *neg, "--match-set", ipset_name(match.set_name, version), where]]
+            return [["-m", "set", *neg, "--match-set", ipset_name(match.set_name, version),
+                     where]]
         if match.negated and len(match.networks) > 1:
             raise self.unsupported(
                 f"'{match.direction} != {{ ... }}' with several addresses has no single "
                 "iptables rule; put them in a named set and write "
-                f"'{match.direction} != @name'",
-                match.span,
-            )
+                f"'{match.direction} != @name'", match.span)
         flag = "-s" if match.direction == "saddr" else "-d"
         return [[*neg, flag, ir.show_network(net)] for net in match.networks]
 
@@ -205,9 +197,8 @@ class IptablesBackend(Backend):
         variants: list[list[str]] = [[]]
         for match in ports:
             if len(match.ports) == 1 and protocol in ("tcp", "udp", "sctp"):
-                variants = _product(
-                    variants, [["-m", protocol, f"--{match.direction}", _port_text(match.ports[0])]]
-                )
+                variants = _product(variants, [["-m", protocol, f"--{match.direction}",
+                                                 _port_text(match.ports[0])]])
                 continue
             options = [
                 ["-m", "multiport", f"--{match.direction}s", ",".join(_port_text(p) for p in chunk)]
@@ -245,18 +236,8 @@ class IptablesBackend(Backend):
     @staticmethod
     def log_args(rate: ir.Rate, prefix: str) -> list[str]:
         """A rate-limited LOG target."""
-        return [
-            "-m",
-            "limit",
-            "--limit",
-            _rate(rate),
-            "--limit-burst",
-            str(rate.burst),
-            "-j",
-            "LOG",
-            "--log-prefix",
-            _quote(prefix),
-        ]
+        return ["-m", "limit", "--limit", _rate(rate), "--limit-burst", str(rate.burst),
+                "-j", "LOG", "--log-prefix", _quote(prefix)]
 
     @staticmethod
     def line(chain: str, args: list[str], target: list[str], comment: str | None = None) -> str:
@@ -286,16 +267,14 @@ class IptablesBackend(Backend):
         """PMTUD/NDP ICMP first, then established/related, loopback, INVALID."""
         lines: list[str] = []
         if self.policy.pmtud_override is None:
-            lines.append(
-                "# nfkit: Path MTU discovery and IPv6 neighbour discovery, before anything drops"
-            )
+            lines.append("# nfkit: Path MTU discovery and IPv6 neighbour discovery, before "
+                         "anything drops")
             if version == 4:
                 lines.append(f"-A {name} -p icmp -m icmp --icmp-type 3/4 -j ACCEPT")
             else:
                 for icmp_type in (2, 133, 134, 135, 136):
                     lines.append(
-                        f"-A {name} -p ipv6-icmp -m icmp6 --icmpv6-type {icmp_type} -j ACCEPT"
-                    )
+                        f"-A {name} -p ipv6-icmp -m icmp6 --icmpv6-type {icmp_type} -j ACCEPT")
         lines.append(f"-A {name} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         if chain.hook is ir.Hook.INPUT:
             lines.append(f"-A {name} -i lo -j ACCEPT")
@@ -303,13 +282,8 @@ class IptablesBackend(Backend):
             lines.append(f"-A {name} -o lo -j ACCEPT")
         if drops_invalid(chain):
             invalid = self.prefix(str(chain.hook), "drop", LABEL_INVALID)
-            lines.append(
-                self.line(
-                    name,
-                    ["-m", "conntrack", "--ctstate", "INVALID"],
-                    self.log_args(self.policy.log_rate, invalid),
-                )
-            )
+            lines.append(self.line(name, ["-m", "conntrack", "--ctstate", "INVALID"],
+                                   self.log_args(self.policy.log_rate, invalid)))
             lines.append(f"-A {name} -m conntrack --ctstate INVALID -j DROP")
         return lines
 
@@ -372,52 +346,23 @@ class IptablesBackend(Backend):
         match limit:
             case ir.RateLimit(per_source=False):
                 return [
-                    self.line(
-                        name,
-                        [
-                            *args,
-                            "-m",
-                            "limit",
-                            "--limit",
-                            _rate(limit.rate),
-                            "--limit-burst",
-                            str(limit.rate.burst),
-                        ],
-                        target,
-                        comment,
-                    ),
+                    self.line(name, [*args, "-m", "limit", "--limit", _rate(limit.rate),
+                                     "--limit-burst", str(limit.rate.burst)], target, comment),
                     self.line(name, args, over, comment),
                 ]
             case ir.RateLimit():
                 self.counter += 1
-                meter = [
-                    "-m",
-                    "hashlimit",
-                    "--hashlimit-above",
-                    _rate(limit.rate),
-                    "--hashlimit-burst",
-                    str(limit.rate.burst),
-                    "--hashlimit-mode",
-                    "srcip",
-                    "--hashlimit-name",
-                    f"nfk-{hook[:3]}{self.counter}",
-                ]
+                meter = ["-m", "hashlimit", "--hashlimit-above", _rate(limit.rate),
+                         "--hashlimit-burst", str(limit.rate.burst), "--hashlimit-mode", "srcip",
+                         "--hashlimit-name", f"nfk-{hook[:3]}{self.counter}"]
             case ir.ConnLimit():
                 mask = "32" if version == 4 else "128"
-                meter = [
-                    "-m",
-                    "connlimit",
-                    "--connlimit-above",
-                    str(limit.count),
-                    "--connlimit-mask",
-                    mask,
-                ]
+                meter = ["-m", "connlimit", "--connlimit-above", str(limit.count),
+                         "--connlimit-mask", mask]
             case _:
                 assert_never(limit)
-        return [
-            self.line(name, [*args, *meter], over, comment),
-            self.line(name, args, target, comment),
-        ]
+        return [self.line(name, [*args, *meter], over, comment),
+                self.line(name, args, target, comment)]
 
     def nat_table(self, version: ir.IPVersion) -> IptTable | None:
         """The ``*nat`` section for one IP version, when the policy has NAT rules."""
@@ -444,10 +389,8 @@ class IptablesBackend(Backend):
                 chain.lines.append(f"# {source_ref(rule.span)}")
                 chain.lines.extend(produced)
         table.chains = [pre, post]
-        table.jumps = [
-            IptablesJump(version, "nat", "PREROUTING", pre.name),
-            IptablesJump(version, "nat", "POSTROUTING", post.name),
-        ]
+        table.jumps = [IptablesJump(version, "nat", "PREROUTING", pre.name),
+                       IptablesJump(version, "nat", "POSTROUTING", post.name)]
         return table
 
     @staticmethod
@@ -462,11 +405,8 @@ class IptablesBackend(Backend):
                 if action.port is None:
                     host = str(address)
                 else:
-                    host += ":" + (
-                        str(action.port.low)
-                        if action.port.is_single
-                        else f"{action.port.low}-{action.port.high}"
-                    )
+                    host += ":" + (str(action.port.low) if action.port.is_single
+                                   else f"{action.port.low}-{action.port.high}")
                 if isinstance(action, ir.Snat):
                     return ["-j", "SNAT", "--to-source", host]
                 return ["-j", "DNAT", "--to-destination", host]
@@ -523,8 +463,7 @@ class IptablesBackend(Backend):
         """Raise ``UnsupportedFeatureError`` when the ``limit``/``hashlimit`` match cannot
         hold ``rate``."""
         scale, max_burst, max_credit = (
-            (LIMIT_SCALE, LIMIT_MAX_BURST, _LIMIT_MAX_CREDIT)
-            if match == "limit"
+            (LIMIT_SCALE, LIMIT_MAX_BURST, _LIMIT_MAX_CREDIT) if match == "limit"
             else (HASHLIMIT_SCALE, HASHLIMIT_MAX_BURST, _HASHLIMIT_MAX_CREDIT)
         )
         seconds = _UNIT_SECONDS[rate.unit]
@@ -533,21 +472,16 @@ class IptablesBackend(Backend):
         if interval == 0:
             raise self.unsupported(
                 f"{what} {shown}: the {match} match takes at most {scale}/second "
-                f"({scale * 60}/minute, {scale * 3600}/hour, {scale * 86400}/day)",
-                span,
-            )
+                f"({scale * 60}/minute, {scale * 3600}/hour, {scale * 86400}/day)", span)
         if rate.burst > max_burst:
             raise self.unsupported(
-                f"{what} {shown}: the {match} match takes a burst of at most {max_burst}", span
-            )
+                f"{what} {shown}: the {match} match takes a burst of at most {max_burst}", span)
         if interval * rate.burst > max_credit:
             raise self.unsupported(
                 f"{what} {shown}: the kernel's {match} match cannot count a burst of "
                 f"{rate.burst} packets {interval / scale:g} s apart (burst times interval must "
                 f"stay under {MAX_BUCKET_SECONDS} s, about 31 hours); lower the burst to at "
-                f"most {max_credit // interval} or raise the rate",
-                span,
-            )
+                f"most {max_credit // interval} or raise the rate", span)
 
     def log_rate_span(self) -> Span:
         """Where the policy's ``log rate`` statement is (its first line when there is none)."""

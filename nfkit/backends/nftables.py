@@ -192,10 +192,8 @@ class NftablesBackend(Backend):
                 "nd-neighbor-solicit, nd-neighbor-advert } accept",
             ]
         else:
-            lines.append(
-                f"# nfkit: pmtud override ({source_ref(self.policy.pmtud_override.span)})"
-                ": no automatic PMTUD/NDP accepts"
-            )
+            lines.append(f"# nfkit: pmtud override ({source_ref(self.policy.pmtud_override.span)})"
+                         ": no automatic PMTUD/NDP accepts")
         lines.append("ct state established,related accept")
         if chain.hook is ir.Hook.INPUT:
             lines.append('iifname "lo" accept')
@@ -235,9 +233,8 @@ class NftablesBackend(Backend):
         if limit is None:
             if rule.log is not None:
                 prefix = self.prefix(hook, str(rule.verdict), rule.log.label)
-                lines.append(
-                    self.join([*exprs, self.log_statement(rule.log.rate, prefix)], rule.comment)
-                )
+                lines.append(self.join([*exprs, self.log_statement(rule.log.rate, prefix)],
+                                       rule.comment))
             lines.append(self.join([*exprs, verdict], rule.comment))
             return lines
         over_verdict = ir.Verdict.REJECT if isinstance(limit, ir.ConnLimit) else ir.Verdict.DROP
@@ -253,9 +250,8 @@ class NftablesBackend(Backend):
             case ir.RateLimit(per_source=False):
                 test = f"limit rate over {_rate(limit.rate)}"
             case ir.RateLimit():
-                test = self.meter(
-                    hook, lowered, "rate", f"limit rate over {_rate(limit.rate)}", limit.rate
-                )
+                test = self.meter(hook, lowered, "rate", f"limit rate over {_rate(limit.rate)}",
+                                  limit.rate)
             case ir.ConnLimit():
                 test = self.meter(hook, lowered, "conn", f"ct count over {limit.count}", None)
             case _:
@@ -277,9 +273,8 @@ class NftablesBackend(Backend):
         if rate is not None:
             seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[rate.unit]
             timeout = max(60, 2 * seconds)
-            self.sets.append(
-                NftSet(name, addr_type, "dynamic,timeout", ["size 65535", f"timeout {timeout}s"])
-            )
+            self.sets.append(NftSet(name, addr_type, "dynamic,timeout",
+                                    ["size 65535", f"timeout {timeout}s"]))
             return f"update @{name} {{ {fam} saddr {statement} }}"
         self.sets.append(NftSet(name, addr_type, "dynamic", ["size 65535"]))
         return f"add @{name} {{ {fam} saddr {statement} }}"
@@ -313,11 +308,8 @@ class NftablesBackend(Backend):
                 host = str(address) if address.version == 4 else f"[{address}]"
                 if action.port is None:
                     return f"{word} {fam} to {address}"
-                port = (
-                    str(action.port.low)
-                    if action.port.is_single
-                    else f"{action.port.low}-{action.port.high}"
-                )
+                port = (str(action.port.low) if action.port.is_single
+                        else f"{action.port.low}-{action.port.high}")
                 return f"{word} {fam} to {host}:{port}"
             case _:
                 assert_never(action)
@@ -338,7 +330,8 @@ class NftablesBackend(Backend):
                 else:
                     elements = [str(net.network_address) for net in nets]
                     flags = ""
-                out.append(NftSet(f"{address_set.name}_v{version}", addr_type, flags, [], elements))
+                out.append(NftSet(f"{address_set.name}_v{version}", addr_type, flags, [],
+                                  elements))
         return out
 
     # -- result ------------------------------------------------------------------------------
@@ -389,3 +382,4 @@ class NftablesBackend(Backend):
             warnings=self.rendered_warnings(),
             policy=self.policy,
         )
+

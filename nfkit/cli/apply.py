@@ -42,41 +42,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "confirmed), 2 error or not confirmed (the previous ruleset is in place)."
         ),
     )
-    parser.add_argument(
-        "policy", nargs="?", metavar="POLICY", help="policy file to compile and load"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="nftables",
-        help="rule backend (default: %(default)s)",
-    )
+    parser.add_argument("policy", nargs="?", metavar="POLICY",
+                        help="policy file to compile and load")
+    parser.add_argument("--backend", choices=BACKENDS, default="nftables",
+                        help="rule backend (default: %(default)s)")
     parser.add_argument("--netns", metavar="NAME", help="apply inside network namespace NAME")
     parser.add_argument(
-        "--try",
-        dest="try_seconds",
-        type=_seconds,
-        metavar="SECONDS",
+        "--try", dest="try_seconds", type=_seconds, metavar="SECONDS",
         help="roll back by itself unless confirmed within SECONDS (1 to 86400)",
     )
     parser.add_argument(
-        "--no-prompt",
-        action="store_true",
+        "--no-prompt", action="store_true",
         help="with --try: do not ask on the terminal; confirm later with --confirm",
     )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="compile and check against the kernel, change nothing",
-    )
+    parser.add_argument("--dry-run", action="store_true",
+                        help="compile and check against the kernel, change nothing")
     parser.add_argument("--confirm", action="store_true", help="keep a pending --try ruleset")
     parser.add_argument("--rollback", action="store_true", help="undo a pending --try now")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help="backups and --try state (default $NFKIT_STATE_DIR or /var/lib/nfkit)",
-    )
+    parser.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="backups and --try state (default $NFKIT_STATE_DIR or "
+                        "/var/lib/nfkit)")
     parser.add_argument("--watchdog", metavar="PENDING", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -98,12 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rolled back: {backup} restored in {netns}")
         return 0
     result = apply_policy(
-        args.policy,
-        backend=args.backend,
-        netns=netns,
-        state_dir=args.state_dir,
-        try_seconds=args.try_seconds,
-        dry_run=args.dry_run,
+        args.policy, backend=args.backend, netns=netns, state_dir=args.state_dir,
+        try_seconds=args.try_seconds, dry_run=args.dry_run,
     )
     _report(result)
     if result.pending is None:

@@ -45,28 +45,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("policy", metavar="POLICY", help="policy file (.nfk), or - for stdin")
     parser.add_argument(
-        "--backend",
-        "-b",
-        choices=BACKENDS,
-        default="nftables",
+        "--backend", "-b", choices=BACKENDS, default="nftables",
         help="netfilter front end to compile for (default: nftables)",
     )
     parser.add_argument(
-        "--emit",
-        "-e",
-        choices=("script", "ruleset"),
-        default="script",
+        "--emit", "-e", choices=("script", "ruleset"), default="script",
         help="a loader script (default) or the pure ruleset text",
     )
     parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
+        "-o", "--output", metavar="FILE",
         help="write to FILE instead of stdout (a script is made executable)",
     )
     parser.add_argument(
-        "--templates",
-        metavar="DIR",
+        "--templates", metavar="DIR",
         help="look for templates in DIR first (a copy of nfkit's templates/ to customise)",
     )
     parser.set_defaults(func=run)
@@ -80,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = _read_policy(args.policy)
         path = args.policy
-    result = compile_policy(source, args.backend, args.emit, path=path, template_dir=args.templates)
+    result = compile_policy(source, args.backend, args.emit, path=path,
+                            template_dir=args.templates)
     for warning in result.warnings:
         print(warning, file=sys.stderr)
     if args.output is None:

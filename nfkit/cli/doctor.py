@@ -34,25 +34,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--netns", metavar="NAME", help="check inside network namespace NAME")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "--table",
-        default=" ".join(DEFAULT_TABLE),
-        metavar="'FAMILY NAME'",
+        "--table", default=" ".join(DEFAULT_TABLE), metavar="'FAMILY NAME'",
         help="the table nfkit owns (default: %(default)s)",
     )
     parser.add_argument(
-        "--log-tag",
-        action="append",
-        default=[],
-        metavar="TAG",
+        "--log-tag", action="append", default=[], metavar="TAG",
         help=f"log-prefix tag nfkit rules use (default: {DEFAULT_TAG}; repeatable)",
     )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path("/"),
-        metavar="DIR",
-        help="where to look for sysctl.conf and the boot unit (default: /)",
-    )
+    parser.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                        help="where to look for sysctl.conf and the boot unit (default: /)")
     parser.set_defaults(func=run)
 
 

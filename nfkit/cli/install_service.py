@@ -75,31 +75,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "(newlines, %, $, quotes, backslashes). Exit codes: 0 written (or printed), 2 error."
         ),
     )
-    parser.add_argument(
-        "--policy", default=DEFAULT_POLICY, help="policy file the unit loads (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="nftables",
-        help="rule backend (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--nfkit", metavar="PATH", help="nfkit executable for the unit (default: the one on PATH)"
-    )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path("/"),
-        metavar="DIR",
-        help="install below DIR instead of / (for images and tests)",
-    )
-    parser.add_argument(
-        "--print",
-        dest="print_only",
-        action="store_true",
-        help="print the unit instead of installing it",
-    )
+    parser.add_argument("--policy", default=DEFAULT_POLICY,
+                        help="policy file the unit loads (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default="nftables",
+                        help="rule backend (default: %(default)s)")
+    parser.add_argument("--nfkit", metavar="PATH",
+                        help="nfkit executable for the unit (default: the one on PATH)")
+    parser.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                        help="install below DIR instead of / (for images and tests)")
+    parser.add_argument("--print", dest="print_only", action="store_true",
+                        help="print the unit instead of installing it")
     parser.add_argument("--no-enable", action="store_true", help="write but do not enable")
     parser.set_defaults(func=run)
 

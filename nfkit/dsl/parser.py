@@ -39,9 +39,8 @@ _TERMINAL_WORDS = {
     "COMMA": "','",
 }
 #: The terminals that start a match, summed up as one phrase when most of them are expected.
-_MATCH_TERMINALS = frozenset(
-    {"ADDR_DIR", "IFACE_DIR", "PORT_DIR", "L4PROTO", "ICMP_KW", "PROTO", "SERVICE", "CT", "FAMILY"}
-)
+_MATCH_TERMINALS = frozenset({"ADDR_DIR", "IFACE_DIR", "PORT_DIR", "L4PROTO", "ICMP_KW", "PROTO",
+                              "SERVICE", "CT", "FAMILY"})
 _MATCH_PHRASE = "a match (saddr, daddr, iif, oif, proto, tcp/udp dport, service, icmp, ct, family)"
 
 
@@ -96,9 +95,8 @@ def _did_you_mean(text: str, accepted: frozenset[str]) -> str | None:
             words.append(pattern.value)
         else:
             # Alternatives such as "accept" | "drop" | "reject".
-            words.extend(
-                w for w in pattern.value.strip("()").replace("?:", "").split("|") if w.isalpha()
-            )
+            words.extend(w for w in pattern.value.strip("()").replace("?:", "").split("|")
+                         if w.isalpha())
     close = difflib.get_close_matches(text, words, n=1, cutoff=0.75)
     return close[0] if close else None
 
@@ -154,11 +152,9 @@ def _syntax_error(exc: UnexpectedInput, path: str, lines: list[str]) -> RuleSynt
             if expected:
                 message += f"; expected {expected}"
     elif isinstance(exc, UnexpectedCharacters):
-        char = (
-            lines[line - 1][column - 1]
-            if line <= len(lines) and column <= len(lines[line - 1])
-            else "?"
-        )
+        char = lines[line - 1][column - 1] if line <= len(lines) and column <= len(
+            lines[line - 1]
+        ) else "?"
         message = f"unexpected character {char!r}"
         if exc.allowed:
             message += f"; expected {_describe_expected(frozenset(exc.allowed))}"

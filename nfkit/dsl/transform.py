@@ -84,12 +84,8 @@ class _Builder(ValueReader):
 
     # -- definitions -----------------------------------------------------------------------
     def defined(self, name: str) -> bool:
-        return (
-            name in self.defines
-            or name in self.sets
-            or name in self.services
-            or name in self.interfaces
-        )
+        return (name in self.defines or name in self.sets or name in self.services
+                or name in self.interfaces)
 
     def stmt_define(self, node: Tree[Token]) -> None:
         token, value = node.children
@@ -104,15 +100,11 @@ class _Builder(ValueReader):
         assert isinstance(token, Token) and value is not None
         name = self.name(token, "set")
         if name.startswith("nfk_"):
-            self.fail(
-                "set names starting with nfk_ are reserved for nfkit's own sets", self.span(token)
-            )
+            self.fail("set names starting with nfk_ are reserved for nfkit's own sets",
+                      self.span(token))
         if len(name) > _MAX_SET_NAME:
-            self.fail(
-                f"set name {name!r} is longer than {_MAX_SET_NAME} characters (ipset "
-                "names are short)",
-                self.span(token),
-            )
+            self.fail(f"set name {name!r} is longer than {_MAX_SET_NAME} characters (ipset "
+                      "names are short)", self.span(token))
         if name in self.sets:
             self.fail(f"set @{name} is already defined", self.span(token))
         items = self.items(value)
@@ -134,10 +126,8 @@ class _Builder(ValueReader):
             assert isinstance(proto_token, Token) and value is not None
             proto = str(proto_token)
             if proto not in names.PORT_PROTOCOLS:
-                self.fail(
-                    f"a service needs tcp, udp, sctp or udplite, not {proto!r}",
-                    self.span(proto_token),
-                )
+                self.fail(f"a service needs tcp, udp, sctp or udplite, not {proto!r}",
+                          self.span(proto_token))
             entries.append(ir.ServicePort(proto, self.ports(self.items(value), (proto,))))
         self.services[name] = tuple(entries)
 
@@ -149,9 +139,8 @@ class _Builder(ValueReader):
             self.fail(f"interface or zone {name!r} is already defined", self.span(token))
         found = self.interfaces_of(self.items(value))
         if len(found) != 1:
-            self.fail(
-                "an interface names exactly one device; use zone for several", self.span(node)
-            )
+            self.fail("an interface names exactly one device; use zone for several",
+                      self.span(node))
         self.interfaces[name] = found
 
     def stmt_zone_def(self, node: Tree[Token]) -> None:
@@ -166,9 +155,8 @@ class _Builder(ValueReader):
     def stmt_log_tag(self, node: Tree[Token]) -> None:
         token = cast(Token, node.children[0])
         if not _LABEL.match(token.value) or len(token.value) > 12:
-            self.fail(
-                f"log tag {token.value!r} must be 1-12 letters, digits, _ . -", self.span(token)
-            )
+            self.fail(f"log tag {token.value!r} must be 1-12 letters, digits, _ . -",
+                      self.span(token))
         self.tag = token.value
 
     def stmt_log_defaults(self, node: Tree[Token]) -> None:
@@ -179,9 +167,8 @@ class _Builder(ValueReader):
             assert isinstance(option, Tree)
             key, value = (cast(Token, child) for child in option.children)
             if key.value != "be_liberal":
-                self.fail(
-                    f"unknown conntrack option {key.value!r} (known: be_liberal)", self.span(key)
-                )
+                self.fail(f"unknown conntrack option {key.value!r} (known: be_liberal)",
+                          self.span(key))
             if value.value not in ("on", "off"):
                 self.fail(f"be_liberal is on or off, not {value.value!r}", self.span(value))
             self.be_liberal = value.value == "on"
@@ -189,9 +176,8 @@ class _Builder(ValueReader):
     def stmt_sysctl(self, node: Tree[Token]) -> None:
         key, value = (cast(Token, child) for child in node.children)
         if not _SYSCTL_KEY.match(key.value):
-            self.fail(
-                f"{key.value!r} is not a sysctl name such as net.ipv4.ip_forward", self.span(key)
-            )
+            self.fail(f"{key.value!r} is not a sysctl name such as net.ipv4.ip_forward",
+                      self.span(key))
         if "tcp_be_liberal" in key.value:
             self.fail("set be_liberal with: conntrack { be_liberal on|off }", self.span(key))
         if not _SYSCTL_VALUE.match(value.value):
@@ -233,11 +219,8 @@ class _Builder(ValueReader):
                 token = cast(Token, option.children[0])
                 label = token.value.strip('"')
                 if not _LABEL.match(label):
-                    self.fail(
-                        f"log prefix {label!r} may hold only letters, digits, _ . - "
-                        "(nfkit writes TAG:CHAIN:VERDICT: before it)",
-                        self.span(token),
-                    )
+                    self.fail(f"log prefix {label!r} may hold only letters, digits, _ . - "
+                              "(nfkit writes TAG:CHAIN:VERDICT: before it)", self.span(token))
             else:
                 rate = self.rate(cast(Tree[Token], option.children[0]))
         span = self.span(node)
@@ -301,9 +284,8 @@ class _Builder(ValueReader):
                     span,
                 )
             case "proto_match":
-                yield ir.ProtocolMatch(
-                    self.protocols(self.items(cast(Tree[Token], children[0]))), span
-                )
+                yield ir.ProtocolMatch(self.protocols(self.items(cast(Tree[Token], children[0]))),
+                                       span)
             case "port_match":
                 direction, value = children
                 assert isinstance(direction, Token) and value is not None
@@ -330,11 +312,9 @@ class _Builder(ValueReader):
                 for child in children:
                     for item in self.items(cast(Tree[Token], child)):
                         if item.text not in allowed:
-                            self.fail(
-                                f"unknown conntrack {node.data.split('_')[1]} "
-                                f"{item.text!r} (known: {', '.join(sorted(allowed))})",
-                                item.span,
-                            )
+                            self.fail(f"unknown conntrack {node.data.split('_')[1]} "
+                                      f"{item.text!r} (known: {', '.join(sorted(allowed))})",
+                                      item.span)
                         values.append(item.text)
                 states = tuple(dict.fromkeys(values))
                 if node.data == "ct_state_match":
@@ -354,21 +334,14 @@ class _Builder(ValueReader):
         for item in items:
             if item.text in names.PROTOCOLS:
                 out.append(item.text)
-            elif (
-                item.text.isascii()
-                and item.text.isdigit()
-                and len(item.text.lstrip("0")) <= 3
-                and int(item.text.lstrip("0") or "0") <= 255
-            ):
+            elif (item.text.isascii() and item.text.isdigit()
+                  and len(item.text.lstrip("0")) <= 3 and int(item.text.lstrip("0") or "0") <= 255):
                 number = int(item.text.lstrip("0") or "0")
                 named = next((k for k, v in names.PROTOCOLS.items() if v == number), None)
                 out.append(named or item.text)
             else:
-                self.fail(
-                    f"unknown protocol {item.text!r} (known: "
-                    f"{', '.join(sorted(names.PROTOCOLS))}, or a number)",
-                    item.span,
-                )
+                self.fail(f"unknown protocol {item.text!r} (known: "
+                          f"{', '.join(sorted(names.PROTOCOLS))}, or a number)", item.span)
         return tuple(dict.fromkeys(out))
 
     def address_match(
@@ -379,9 +352,8 @@ class _Builder(ValueReader):
         setrefs = [item for item in items if item.kind == "setref"]
         if setrefs:
             if len(items) != 1:
-                self.fail(
-                    "an @set cannot be mixed with other addresses in one match", setrefs[0].span
-                )
+                self.fail("an @set cannot be mixed with other addresses in one match",
+                          setrefs[0].span)
             name = setrefs[0].text
             if name not in self.sets:
                 self.fail(f"undefined set @{name}", setrefs[0].span)
@@ -451,15 +423,10 @@ class _Builder(ValueReader):
         count_token, per = node.children
         assert isinstance(count_token, Token)
         if per is None:
-            self.fail(
-                "connection limits count per source: write 'limit connections N per source'", span
-            )
-        count = self.number(
-            Item(count_token.value, self.span(count_token), "item"),
-            "connection count",
-            1,
-            1_000_000,
-        )
+            self.fail("connection limits count per source: write 'limit connections N per "
+                      "source'", span)
+        count = self.number(Item(count_token.value, self.span(count_token), "item"),
+                            "connection count", 1, 1_000_000)
         return ir.ConnLimit(count, span)
 
     # -- NAT ------------------------------------------------------------------------------------
@@ -476,18 +443,12 @@ class _Builder(ValueReader):
                 if len(items) != 1:
                     self.fail(f"{action_node.data} to needs one address", self.span(action_node))
                 address, port = self.nat_target(items[0])
-                action = (
-                    ir.Snat(address, port) if action_node.data == "snat" else ir.Dnat(address, port)
-                )
+                action = (ir.Snat(address, port) if action_node.data == "snat"
+                          else ir.Dnat(address, port))
             span = self.span(rule_node)
-            self.nat.append(
-                ir.NatRule(
-                    self.matches(cast(list[Tree[Token]], match_nodes)),
-                    action,
-                    self.comment(span),
-                    span,
-                )
-            )
+            self.nat.append(ir.NatRule(
+                self.matches(cast(list[Tree[Token]], match_nodes)), action, self.comment(span),
+                span))
 
     def nat_target(self, item: Item) -> tuple[ir.Network, ir.PortRange | None]:
         text = item.text

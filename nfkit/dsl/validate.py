@@ -68,10 +68,8 @@ def _describe(match: ir.Match) -> str:
 
 
 def rule_versions(
-    policy: ir.Policy,
-    matches: tuple[ir.Match, ...],
-    span: Span,
-    extra: tuple[ir.IPVersion, ...] = ir.FAMILIES,
+    policy: ir.Policy, matches: tuple[ir.Match, ...], span: Span, extra: tuple[ir.IPVersion, ...]
+    = ir.FAMILIES,
 ) -> tuple[ir.IPVersion, ...]:
     """IP versions a rule applies to; raise when its matches leave none."""
     versions = set(extra)
@@ -81,12 +79,8 @@ def rule_versions(
         narrowed = versions & allowed
         if not narrowed:
             if reason is None:
-                raise _fail(
-                    policy,
-                    f"{_describe(match)} is {_family_words(allowed)} but the "
-                    f"rule is {_family_words(versions)}-only",
-                    match.span,
-                )
+                raise _fail(policy, f"{_describe(match)} is {_family_words(allowed)} but the "
+                            f"rule is {_family_words(versions)}-only", match.span)
             raise _fail(
                 policy,
                 f"{_describe(match)} is {_family_words(allowed)} but the rule is "
@@ -112,12 +106,8 @@ def _check_matches(policy: ir.Policy, matches: tuple[ir.Match, ...], span: Span)
         if isinstance(match, ir.IcmpMatch):
             key += str(match.version)
         if key in seen:
-            raise _fail(
-                policy,
-                f"{_describe(match)} is given twice in one rule; combine the "
-                "values into one { list }",
-                match.span,
-            )
+            raise _fail(policy, f"{_describe(match)} is given twice in one rule; combine the "
+                        "values into one { list }", match.span)
         seen[key] = match
         if isinstance(match, ir.ProtocolMatch):
             protocol = match
@@ -126,44 +116,29 @@ def _check_matches(policy: ir.Policy, matches: tuple[ir.Match, ...], span: Span)
         match match:
             case ir.PortMatch():
                 if service is not None:
-                    raise _fail(
-                        policy,
-                        "a service already names protocol and ports; drop "
-                        f"'{match.direction}' or the service",
-                        match.span,
-                    )
+                    raise _fail(policy, "a service already names protocol and ports; drop "
+                                f"'{match.direction}' or the service", match.span)
                 if protocol is None:
-                    raise _fail(
-                        policy,
-                        f"{match.direction} needs a protocol with ports: write "
-                        f"'tcp {match.direction} ...' or 'udp {match.direction} ...'",
-                        match.span,
-                    )
+                    raise _fail(policy, f"{match.direction} needs a protocol with ports: write "
+                                f"'tcp {match.direction} ...' or 'udp {match.direction} ...'",
+                                match.span)
                 bad = [p for p in protocol.protocols if p not in names.PORT_PROTOCOLS]
                 if bad:
-                    raise _fail(
-                        policy,
-                        f"{match.direction} needs tcp, udp, sctp or udplite; {bad[0]} has no ports",
-                        match.span,
-                    )
+                    raise _fail(policy, f"{match.direction} needs tcp, udp, sctp or udplite; "
+                                f"{bad[0]} has no ports", match.span)
             case ir.ServiceMatch():
                 if protocol is not None:
-                    raise _fail(
-                        policy, "a service already names its protocol; drop 'proto'", protocol.span
-                    )
+                    raise _fail(policy, "a service already names its protocol; drop 'proto'",
+                                protocol.span)
             case ir.IcmpMatch():
                 if service is not None:
-                    raise _fail(
-                        policy,
-                        "a service is tcp/udp: it cannot match an ICMP type in the same rule",
-                        match.span,
-                    )
+                    raise _fail(policy, "a service is tcp/udp: it cannot match an ICMP type "
+                                "in the same rule", match.span)
                 if protocol is not None:
                     word = "icmp" if match.version == 4 else "icmpv6"
                     if set(protocol.protocols) != {word}:
-                        raise _fail(
-                            policy, f"{word} type cannot match {_describe(protocol)}", match.span
-                        )
+                        raise _fail(policy, f"{word} type cannot match {_describe(protocol)}",
+                                    match.span)
             case _:
                 pass
     rule_versions(policy, matches, span)
@@ -195,9 +170,8 @@ def _drops_pmtud(rule: ir.Rule) -> ir.Match | None:
     return None
 
 
-def _check_log(
-    policy: ir.Policy, chain: str, verdict: str, log: ir.Log, label: str | None, span: Span
-) -> None:
+def _check_log(policy: ir.Policy, chain: str, verdict: str, log: ir.Log, label: str | None,
+               span: Span) -> None:
     try:
         format_prefix(chain, verdict, label, tag=policy.tag)
     except ValueError as exc:
@@ -209,24 +183,18 @@ def validate(policy: ir.Policy) -> tuple[Diagnostic, ...]:
     warnings: list[Diagnostic] = []
     for chain in policy.chains:
         if chain.policy_log is not None:
-            _check_log(
-                policy, chain.hook, chain.policy, chain.policy_log, "policy", chain.policy_log.span
-            )
+            _check_log(policy, chain.hook, chain.policy, chain.policy_log, "policy",
+                       chain.policy_log.span)
         for rule in chain.rules:
             _check_matches(policy, rule.matches, rule.span)
             _check_interfaces(policy, chain.hook, rule.matches)
             if rule.log is not None:
-                _check_log(
-                    policy, chain.hook, rule.verdict, rule.log, rule.log.label, rule.log.span
-                )
+                _check_log(policy, chain.hook, rule.verdict, rule.log, rule.log.label,
+                           rule.log.span)
             if rule.limit is not None:
                 if rule.verdict is not ir.Verdict.ACCEPT:
-                    raise _fail(
-                        policy,
-                        "a limit says how much to accept: use it with 'accept' "
-                        "(what goes over the limit is dropped)",
-                        rule.limit.span,
-                    )
+                    raise _fail(policy, "a limit says how much to accept: use it with 'accept' "
+                                "(what goes over the limit is dropped)", rule.limit.span)
                 if rule.log is not None:
                     over = "reject" if isinstance(rule.limit, ir.ConnLimit) else "drop"
                     _check_log(policy, chain.hook, over, rule.log, LABEL_LIMIT, rule.log.span)
@@ -242,22 +210,14 @@ def validate(policy: ir.Policy) -> tuple[Diagnostic, ...]:
         _check_nat(policy, nat)
     for sysctl in policy.sysctls:
         if sysctl.key == "net.ipv4.tcp_window_scaling" and sysctl.value == "0":
-            warnings.append(
-                Diagnostic(
-                    "disabling TCP window scaling costs throughput: every TCP connection is capped "
-                    "at 64 KiB in flight (about 5 Mbit/s at 100 ms round trip); keep it on and "
-                    "let be_liberal cope with the middlebox instead",
-                    sysctl.span,
-                )
-            )
+            warnings.append(Diagnostic(
+                "disabling TCP window scaling costs throughput: every TCP connection is capped "
+                "at 64 KiB in flight (about 5 Mbit/s at 100 ms round trip); keep it on and "
+                "let be_liberal cope with the middlebox instead", sysctl.span))
     if policy.pmtud_override is not None:
-        warnings.append(
-            Diagnostic(
-                "pmtud override: nfkit does not accept ICMP fragmentation-needed, packet-too-big "
-                "and neighbour discovery for you; this policy must",
-                policy.pmtud_override.span,
-            )
-        )
+        warnings.append(Diagnostic(
+            "pmtud override: nfkit does not accept ICMP fragmentation-needed, packet-too-big "
+            "and neighbour discovery for you; this policy must", policy.pmtud_override.span))
     return tuple(warnings)
 
 
@@ -267,12 +227,8 @@ def _check_interfaces(policy: ir.Policy, hook: ir.Hook, matches: tuple[ir.Match,
     for match in matches:
         if isinstance(match, ir.InterfaceMatch) and match.direction == wrong:
             side = "input" if wrong == "iif" else "output"
-            raise _fail(
-                policy,
-                f"packets in the {hook} chain have no {side} interface: "
-                f"'{wrong}' never matches there",
-                match.span,
-            )
+            raise _fail(policy, f"packets in the {hook} chain have no {side} interface: "
+                        f"'{wrong}' never matches there", match.span)
 
 
 def _check_nat(policy: ir.Policy, nat: ir.NatRule) -> None:
@@ -280,39 +236,22 @@ def _check_nat(policy: ir.Policy, nat: ir.NatRule) -> None:
     versions: tuple[ir.IPVersion, ...] = ir.FAMILIES
     match nat.action:
         case ir.Masquerade() | ir.Snat():
-            bad = next(
-                (
-                    m
-                    for m in nat.matches
-                    if isinstance(m, ir.InterfaceMatch) and m.direction == "iif"
-                ),
-                None,
-            )
+            bad = next((m for m in nat.matches
+                        if isinstance(m, ir.InterfaceMatch) and m.direction == "iif"), None)
             if bad is not None:
-                raise _fail(
-                    policy, "source NAT happens on the way out: match 'oif', not 'iif'", bad.span
-                )
+                raise _fail(policy, "source NAT happens on the way out: match 'oif', not 'iif'",
+                            bad.span)
         case ir.Dnat():
-            bad = next(
-                (
-                    m
-                    for m in nat.matches
-                    if isinstance(m, ir.InterfaceMatch) and m.direction == "oif"
-                ),
-                None,
-            )
+            bad = next((m for m in nat.matches
+                        if isinstance(m, ir.InterfaceMatch) and m.direction == "oif"), None)
             if bad is not None:
-                raise _fail(
-                    policy,
-                    "destination NAT happens on the way in: match 'iif', not 'oif'",
-                    bad.span,
-                )
+                raise _fail(policy, "destination NAT happens on the way in: match 'iif', not "
+                            "'oif'", bad.span)
     if isinstance(nat.action, ir.Snat | ir.Dnat):
         versions = (nat.action.address.version,)
         if nat.action.port is not None:
             protocol = next((m for m in nat.matches if isinstance(m, ir.ProtocolMatch)), None)
             if protocol is None or not set(protocol.protocols) <= {"tcp", "udp", "sctp"}:
-                raise _fail(
-                    policy, "a NAT port needs 'tcp dport ...' or 'proto tcp' in the rule", nat.span
-                )
+                raise _fail(policy, "a NAT port needs 'tcp dport ...' or 'proto tcp' in the rule",
+                            nat.span)
     rule_versions(policy, nat.matches, nat.span, versions)

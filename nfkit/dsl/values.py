@@ -55,7 +55,8 @@ class ValueReader:
     def span(self, node: Token | Tree[Token]) -> Span:
         """The place of a token, or of a tree from its first to its last token."""
         if isinstance(node, Token):
-            return Span(self.path, node.line or 1, node.column or 1, node.end_line, node.end_column)
+            return Span(self.path, node.line or 1, node.column or 1, node.end_line,
+                        node.end_column)
         start = self.start(node)
         last = _edge_token(node, -1)
         if start is None or last is None:
@@ -149,11 +150,8 @@ class ValueReader:
     def name(self, token: Token, what: str) -> str:
         text = str(token)
         if not _NAME.match(text):
-            self.fail(
-                f"{what} name {text!r} must start with a letter and hold only letters, "
-                "digits and _",
-                self.span(token),
-            )
+            self.fail(f"{what} name {text!r} must start with a letter and hold only letters, "
+                      "digits and _", self.span(token))
         return text
 
     def network(self, item: Item) -> ir.Network:
@@ -190,9 +188,8 @@ class ValueReader:
         if item.kind == "item" and _PORT_RANGE.fullmatch(text):
             low_text, high_text = text.split("-")
             if max(len(low_text.lstrip("0")), len(high_text.lstrip("0"))) > 5:
-                self.fail(
-                    f"port range {_shorten(text)!r} must be low-high within 0-65535", item.span
-                )
+                self.fail(f"port range {_shorten(text)!r} must be low-high within 0-65535",
+                          item.span)
             low, high = int(low_text), int(high_text)
             if not 0 <= low <= high <= 65535:
                 self.fail(f"port range {text!r} must be low-high within 0-65535", item.span)
@@ -221,11 +218,8 @@ class ValueReader:
         if builtin is None:
             known = [*names.SERVICES, *self.services]
             close = difflib.get_close_matches(item.text, known, n=1, cutoff=0.7)
-            hint = (
-                f"did you mean {close[0]!r}?"
-                if close
-                else (f"define it: service {item.text} = tcp PORT")
-            )
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"define it: service {item.text} = tcp PORT")
             self.fail(f"unknown service {item.text!r} ({hint})", item.span)
         entries = [
             ir.ServicePort(proto, tuple(self.port_range(Item(port, item.span, "item"), None)))
@@ -245,17 +239,13 @@ class ValueReader:
         item = Item(str(rate_token), self.span(rate_token), "item")
         match = _RATE.fullmatch(item.text)
         if not match or match.group(2) not in names.RATE_UNITS:
-            self.fail(
-                f"expected a rate such as 10/second or 5/minute, got {item.text!r}", item.span
-            )
+            self.fail(f"expected a rate such as 10/second or 5/minute, got {item.text!r}",
+                      item.span)
         unit = cast(Literal["second", "minute", "hour", "day"], names.RATE_UNITS[match.group(2)])
         digits = match.group(1).lstrip("0")
         if len(digits) > len(str(MAX_RATE)) or int(digits or "0") > MAX_RATE:
-            self.fail(
-                f"rate {_shorten(match.group(1))}/{match.group(2)} is out of range: at "
-                f"most {MAX_RATE}/{unit} (nftables holds rates in 64 bits)",
-                item.span,
-            )
+            self.fail(f"rate {_shorten(match.group(1))}/{match.group(2)} is out of range: at "
+                      f"most {MAX_RATE}/{unit} (nftables holds rates in 64 bits)", item.span)
         count = int(digits or "0")
         if count < 1:
             self.fail("a rate must be at least 1", item.span)
@@ -267,11 +257,9 @@ class ValueReader:
             burst_span = burst_item.span
         per_packet = UNIT_SECONDS[unit] * 10**9 // count  # nanoseconds between two packets
         if per_packet * burst > _U64_MAX:
-            self.fail(
-                f"burst {burst} is too large for the rate {count}/{unit}: nftables' token "
-                f"bucket holds at most {_U64_MAX // per_packet} packets at this rate",
-                burst_span,
-            )
+            self.fail(f"burst {burst} is too large for the rate {count}/{unit}: nftables' token "
+                      f"bucket holds at most {_U64_MAX // per_packet} packets at this rate",
+                      burst_span)
         return ir.Rate(count, unit, burst)
 
     def interfaces_of(self, items: tuple[Item, ...]) -> tuple[str, ...]:
@@ -283,11 +271,8 @@ class ValueReader:
                 out.extend(self.interfaces[item.text])
                 continue
             if not _IFNAME.match(item.text):
-                self.fail(
-                    f"{item.text!r} is not an interface name (at most 15 characters; "
-                    "'*' only at the end)",
-                    item.span,
-                )
+                self.fail(f"{item.text!r} is not an interface name (at most 15 characters; "
+                          "'*' only at the end)", item.span)
             out.append(item.text)
         return tuple(dict.fromkeys(out))
 
@@ -300,7 +285,6 @@ _RATE = re.compile(r"([0-9]+)/([a-z]+)")
 def _shorten(text: str, width: int = 40) -> str:
     """``text``, or its start and length when it is too long to quote in a message."""
     return text if len(text) <= width else f"{text[:20]}... ({len(text)} characters)"
-
 
 #: The keyword a tree starts with; lark leaves anonymous keywords out of the tree.
 _LEADING_KEYWORD = {

@@ -260,7 +260,9 @@ class Activity:
         head, sources = self.json_parts(slot_seconds)
         return {**head, "sources": dict(sources)}
 
-    def json_parts(self, slot_seconds: int) -> tuple[dict[str, Any], Iterator[tuple[str, str]]]:
+    def json_parts(
+        self, slot_seconds: int
+    ) -> tuple[dict[str, Any], Iterator[tuple[str, str]]]:
         """:meth:`to_json` in two parts: everything but ``sources``, and the ``sources``
         items made one at a time (for writing a large store without holding its JSON)."""
         # only the values some kept source uses (the tables also hold dropped sources' ones)

@@ -50,8 +50,7 @@ _LINE = re.compile(
     r"|([0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?+"
     r"(?:Z|[+-][0-9][0-9]:?[0-9][0-9])?+) ([^\s\[]\S*) kernel: "
     r"|(?=\[ *[0-9]+\.[0-9]+\] " + _NO_CALLER + r"(?![^\s\[]\S* (?:[a-z0-9]+\.[a-z]+ )?kernel:)))"
-    r"(?:\[ *([0-9]+\.[0-9]+)\] )?+"
-    + _NO_CALLER
+    r"(?:\[ *([0-9]+\.[0-9]+)\] )?+" + _NO_CALLER
     # "net": the prefix, interfaces, MAC and addresses, up to the first "LEN=" (unrolled: one
     # quick scan, much quicker than matching each field)
     + r"([^L]*+(?:L(?!EN=)[^L]*+)*+)"

@@ -271,7 +271,9 @@ def _native_scans(summary: Summary, span: int) -> list[dict[str, Any]]:
         level = _level(count, config.port_levels if vertical else config.host_levels)
         items = windows.items(arrays[index], start, number, vertical)
         kind = "vertical" if vertical else "horizontal"
-        found.append(_scan_entry(summary, sources[index], kind, number, count, level, start, items))
+        found.append(
+            _scan_entry(summary, sources[index], kind, number, count, level, start, items)
+        )
     return found
 
 

@@ -351,7 +351,9 @@ class Scanner:
         lows = array("d", bytes(8 * size))
         highs = array("d", bytes(8 * size))
         if size:
-            self._lib.nfs_take_times(self._handle, _address(ids), _address(lows), _address(highs))
+            self._lib.nfs_take_times(
+                self._handle, _address(ids), _address(lows), _address(highs)
+            )
         return ids, lows, highs
 
     def evidence_limits(self, drops: float, acks: float, pmtud: float) -> None:

@@ -397,8 +397,7 @@ def _match(
     if not shared:
         return known.get(digest)
     candidates = [
-        (key, mark)
-        for key, mark in sorted(known.items())
+        (key, mark) for key, mark in sorted(known.items())
         if key.split("+", 1)[0] == digest and key not in consumed
     ]
     for key, mark in candidates:

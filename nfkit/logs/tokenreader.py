@@ -367,7 +367,9 @@ def _slow_parse(
     level = _Level(record)
     _read_tokens(tokens, 0, level, False)
     level.finish()
-    if long_line and (len(message) >= KERNEL_LINE_MAX or level.paren_open or record.proto is None):
+    if long_line and (
+        len(message) >= KERNEL_LINE_MAX or level.paren_open or record.proto is None
+    ):
         record.truncated = True
     if record.src is not None and record.family is None:
         record.family = 6 if record.src.version == 6 else 4
@@ -375,3 +377,4 @@ def _slow_parse(
         record.family = None
         record.ip_flags = None
     return record
+

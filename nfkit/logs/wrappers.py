@@ -138,7 +138,10 @@ class Unwrapper:
 
     def _syslog_time(self, stamp: str, match: re.Match[str]) -> datetime | None:
         cache = self._syslog_cache
-        if not self._fixed and time.monotonic() - self._reference_at > _REFERENCE_MAX_AGE:
+        if (
+            not self._fixed
+            and time.monotonic() - self._reference_at > _REFERENCE_MAX_AGE
+        ):
             self._reference = datetime.now()
             self._reference_at = time.monotonic()
             cache.clear()
