@@ -12,7 +12,7 @@
  *      destination address text, port key), so Python reads each distinct value once and
  *      writes back what it means (nfs_set);
  *   3. counts the accepted rows into integer-keyed tables, which Python moves into the summary
- *      when they grow (nfs_take, nfs_take_activity, nfs_take_times).
+ *      or the store (_store.c) when they grow (nfs_take, nfs_store_add).
  *
  * Every function returns a negative number when memory runs out; the scanner stays usable.
  */
@@ -296,7 +296,7 @@ typedef struct {
     uint32_t *act_src;
     uint64_t *act;
     size_t nact, actcap, actsrccap;
-    /* per source id: first and last time since the last nfs_take_times */
+    /* per source id: first and last time since the last move into a store */
     double *lo, *hi;
     size_t timecap, timelen;
     uint32_t *touched;
@@ -328,7 +328,7 @@ typedef struct {
 /* The interface version: nfkit/logs/native.py refuses a library built from another one (a
  * stale build after this file changed). Raise it with every change of a signature or of what
  * a call means. */
-int64_t nfs_abi(void) { return 5; }
+int64_t nfs_abi(void) { return 6; }
 
 void *nfs_new(int64_t slot_seconds, double cutoff) {
     scanner_t *s = calloc(1, sizeof(scanner_t));
@@ -1078,29 +1078,17 @@ void nfs_sizes(void *sp, int64_t *out) {
     out[N_STRTABS + M_ACTIVITY + 1] = (int64_t)s->ntouched;
 }
 
-/* Move counter table ``m`` out: (key, n) pairs into ``out``; the table is emptied. With
- * ``shift`` >= 0 the pairs come grouped by source, ``key >> shift`` being the source number. */
-int64_t nfs_take(void *sp, int m, uint64_t *out, int shift) {
+/* Move counter table ``m`` out: (key, n) pairs into ``out``; the table is emptied. */
+int64_t nfs_take(void *sp, int m, uint64_t *out) {
     scanner_t *s = sp;
     map_t *map = &s->maps[m];
-    size_t nsrc = s->tabs[T_SRC].n;
     int64_t k = 0;
-    size_t *at = NULL;
-    if (shift >= 0) {
-        at = calloc(nsrc + 1, sizeof *at);
-        if (!at) return -1;
-        for (size_t i = 0; map->e && i <= map->mask; i++)
-            if (map->e[i].n) at[(map->e[i].k >> shift) + 1]++;
-        for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
-    }
     for (size_t i = 0; map->e && i <= map->mask; i++) {
         if (!map->e[i].n) continue;
-        size_t j = at ? at[map->e[i].k >> shift]++ : (size_t)k;
-        out[2 * j] = map->e[i].k;
-        out[2 * j + 1] = map->e[i].n;
+        out[2 * k] = map->e[i].k;
+        out[2 * k + 1] = map->e[i].n;
         k++;
     }
-    free(at);
     map_clear(map);
     return k;
 }
@@ -1108,59 +1096,6 @@ int64_t nfs_take(void *sp, int m, uint64_t *out, int shift) {
 static int cmp_u64(const void *x, const void *y) {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
     return a < b ? -1 : a > b;
-}
-
-/* Move the activity keys out: ``keys`` gets each source's distinct keys, sorted; ``runs`` gets
- * (source, start, end) per source. Returns the number of runs; -1 when memory runs out. */
-int64_t nfs_take_activity(void *sp, uint64_t *keys, uint64_t *runs) {
-    scanner_t *s = sp;
-    size_t nsrc = s->tabs[T_SRC].n, n = s->nact;
-    size_t *at = calloc(nsrc + 1, sizeof *at);
-    if (!at) return -1;
-    for (size_t i = 0; i < n; i++) at[s->act_src[i] + 1]++;
-    for (size_t i = 0; i < nsrc; i++) at[i + 1] += at[i];
-    for (size_t i = 0; i < n; i++) keys[at[s->act_src[i]]++] = s->act[i];
-    /* at[i] is now the end of source i's keys */
-    int64_t nruns = 0;
-    size_t out = 0, begin = 0;
-    for (size_t src = 0; src < nsrc; src++) {
-        size_t end = at[src];
-        if (end == begin) continue;
-        qsort(keys + begin, end - begin, sizeof *keys, cmp_u64);
-        size_t first = out;
-        for (size_t i = begin; i < end; i++)
-            if (i == begin || keys[i] != keys[i - 1]) keys[out++] = keys[i];
-        runs[3 * nruns] = src;
-        runs[3 * nruns + 1] = first;
-        runs[3 * nruns + 2] = out;
-        nruns++;
-        begin = end;
-    }
-    free(at);
-    s->nact = 0;
-    if (s->actcap > (1u << 16)) { /* give the memory back */
-        free(s->act);
-        free(s->act_src);
-        s->act = NULL;
-        s->act_src = NULL;
-        s->actcap = s->actsrccap = 0;
-    }
-    return nruns;
-}
-
-/* Move the first and last times per source out; returns how many sources. */
-int64_t nfs_take_times(void *sp, uint32_t *ids, double *lo, double *hi) {
-    scanner_t *s = sp;
-    size_t n = s->ntouched;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t src = s->touched[i];
-        ids[i] = src;
-        lo[i] = s->lo[src];
-        hi[i] = s->hi[src];
-        s->lo[src] = s->hi[src] = NAN;
-    }
-    s->ntouched = 0;
-    return (int64_t)n;
 }
 
 /* Forget the wrapper headers: no counter key holds their numbers, only the rows of the last

@@ -61,7 +61,7 @@ _TOUCHED = 5 + M_ACTIVITY + 1
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 #: The interface version this module speaks (``nfs_abi`` in ``_scan.c``).
-ABI = 5
+ABI = 6
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_abi": (_I64, []),
     "nfs_new": (_P, [_I64, ctypes.c_double]),
@@ -78,9 +78,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "nfs_fallback": (None, [_P, _P]),
     "nfs_invalid": (None, [_P, ctypes.c_int, _P, _P]),
     "nfs_sizes": (None, [_P, _P]),
-    "nfs_take": (_I64, [_P, ctypes.c_int, _P, ctypes.c_int]),
-    "nfs_take_activity": (_I64, [_P, _P, _P]),
-    "nfs_take_times": (_I64, [_P, _P, _P, _P]),
+    "nfs_take": (_I64, [_P, ctypes.c_int, _P]),
     "nfs_clear": (None, [_P]),
     "nfs_clear_headers": (None, [_P]),
     "nfs_evidence_limits": (None, [_P, ctypes.c_double, ctypes.c_double, ctypes.c_double]),
@@ -324,37 +322,14 @@ class Scanner:
         self._lib.nfs_sizes(self._handle, _address(out))
         return out
 
-    def take(self, table: int, shift: int = -1) -> array[int]:
-        """Empty counter ``table``: its (key, n) pairs, flattened; grouped by source number
-        ``key >> shift`` when ``shift`` is given (the key layouts are ``_scan.c``'s)."""
+    def take(self, table: int) -> array[int]:
+        """Empty counter ``table``: its (key, n) pairs, flattened (the key layouts are
+        ``_scan.c``'s)."""
         size = self.sizes()[5 + table]
         out = array("Q", bytes(16 * size))
-        if size and self._lib.nfs_take(self._handle, table, _address(out), shift) < 0:
+        if size and self._lib.nfs_take(self._handle, table, _address(out)) < 0:
             raise MemoryError("native scanner")
         return out
-
-    def take_activity(self) -> tuple[array[int], array[int]]:
-        """Empty the activity keys: all keys sorted per source, and (source, start, end) runs."""
-        sizes = self.sizes()
-        keys = array("Q", bytes(8 * sizes[5 + M_ACTIVITY]))
-        runs = array("Q", bytes(24 * sizes[T_SRC]))  # one run per source at most
-        number = int(self._lib.nfs_take_activity(self._handle, _address(keys), _address(runs)))
-        if number < 0:
-            raise MemoryError("native scanner")
-        del runs[3 * number :]
-        return keys, runs
-
-    def take_times(self) -> tuple[array[int], array[float], array[float]]:
-        """Empty the first and last times: source numbers, firsts, lasts."""
-        size = self.sizes()[_TOUCHED]
-        ids = array("I", bytes(4 * size))
-        lows = array("d", bytes(8 * size))
-        highs = array("d", bytes(8 * size))
-        if size:
-            self._lib.nfs_take_times(
-                self._handle, _address(ids), _address(lows), _address(highs)
-            )
-        return ids, lows, highs
 
     def evidence_limits(self, drops: float, acks: float, pmtud: float) -> None:
         """INVALID drops, the ACKs among them and PMTUD hazards later than these times are no
