@@ -72,6 +72,8 @@ def test_packed_reads_like_dicts() -> None:
     reference = as_dicts()
     for name in COUNTERS:
         assert stats.counts(name) == reference.counts(name), name
+    assert stats.all_counts() == reference.all_counts()
+    assert [dict(c) for c in stats.all_counts()] == [stats.counts(n) for n in COUNTERS]
     assert stats == reference and reference == stats
     assert stats.origin == reference.origin == "peer"
     assert stats.mac == reference.mac == "02:00:00:00:00:02"

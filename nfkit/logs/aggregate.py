@@ -418,8 +418,7 @@ class Summary:
     ) -> dict[str, Any]:
         """The JSON form of one source (an item of ``to_dict()["sources"]``)."""
         origin = stats.origin
-        counts = stats.counts
-        ports = counts("ports")
+        origins, macs, ports, protos, prefixes, contradictions = stats.all_counts()
         source: dict[str, Any] = {
             "address": address,
             "origin": origin,
@@ -428,11 +427,11 @@ class Summary:
             "first_seen": iso(stats.first),
             "last_seen": iso(stats.last),
             "ports": dict(_top(ports, top)),
-            "protocols": dict(sorted(counts("protos").items())),
-            "prefixes": dict(sorted(counts("prefixes").items())),
-            "origins": dict(sorted(counts("origins").items())),
-            "macs": dict(sorted(counts("macs").items())),
-            "contradictions": dict(sorted(counts("contradictions").items())),
+            "protocols": dict(sorted(protos.items())),
+            "prefixes": dict(sorted(prefixes.items())),
+            "origins": dict(sorted(origins.items())),
+            "macs": dict(sorted(macs.items())),
+            "contradictions": dict(sorted(contradictions.items())),
         }
         if stats.error:
             source["error"] = stats.error

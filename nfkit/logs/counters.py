@@ -147,6 +147,20 @@ class SourceStats:
             for entry in entries[start:end]
         }
 
+    def all_counts(self) -> tuple[Mapping[str, int], ...]:
+        """The six counters in :data:`COUNTERS` order, to read, without unpacking (one pass
+        over packed ones): do not change them."""
+        entries = self._packed
+        if entries is None:
+            return (self._origins, self._macs, self._ports, self._protos, self._prefixes,
+                    self._contradictions)  # fmt: skip
+        out: tuple[dict[str, int], ...] = ({}, {}, {}, {}, {}, {})
+        texts = self._texts
+        for entry in entries:
+            field = entry >> _FIELD_SHIFT
+            out[field][texts[field][(entry >> _COUNT_BITS) & _INDEX_MASK]] = entry & _COUNT_MASK
+        return out
+
     def _unpack(self) -> None:
         packed = self._packed
         if packed is None:
