@@ -20,6 +20,7 @@ __all__ = [
     "COUNTERS",
     "EVIDENCE",
     "FLOWS",
+    "INDEX_BITS",
     "Finding",
     "SourceStats",
     "add_counts",
@@ -35,12 +36,12 @@ FLOWS = 10_000
 #: The counters of a :class:`SourceStats`, in the order of its constructor's arguments.
 COUNTERS = ("origins", "macs", "ports", "protos", "prefixes", "contradictions")
 #: Packed counters (:meth:`SourceStats.packed`): entry = key << _COUNT_BITS | count, where
-#: key = counter index << _INDEX_BITS | text number.
+#: key = counter index << INDEX_BITS | text number (the native store's layout too).
+INDEX_BITS = 21
 _COUNT_BITS = 40
 _COUNT_MASK = (1 << _COUNT_BITS) - 1
-_INDEX_BITS = 21
-_INDEX_MASK = (1 << _INDEX_BITS) - 1
-_FIELD_SHIFT = _COUNT_BITS + _INDEX_BITS
+_INDEX_MASK = (1 << INDEX_BITS) - 1
+_FIELD_SHIFT = _COUNT_BITS + INDEX_BITS
 #: Ties between origins go to the first of attribution.ORIGINS.
 _RANK = {origin: rank for rank, origin in enumerate(attr.ORIGINS)}
 

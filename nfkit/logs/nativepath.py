@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 from nfkit.logs import attribution as attr
 from nfkit.logs import native
 from nfkit.logs.aggregate import DROP, UNKNOWN_VERDICT
-from nfkit.logs.counters import EVIDENCE, FLOWS, Finding
+from nfkit.logs.counters import COUNTERS, EVIDENCE, FLOWS, Finding
 from nfkit.logs.record import IPAddress, LogRecord
-from nfkit.logs.sourcestore import FIELDS, NO_KEY
+from nfkit.logs.sourcestore import NO_KEY
 
 if TYPE_CHECKING:
     from nfkit.logs.fastpath import BlockSummarizer
@@ -58,7 +58,7 @@ _SLOT_SHIFT = 44
 _NO_PORT = 0xFFFFFFFF
 #: What a contradiction looks at of a source, by its code: (in the own networks, a gateway IP).
 _KIND_LIST = tuple((bool(code & 2), bool(code & 1)) for code in range(4))
-_ORIGINS, _MACS, _PORTS, _PROTOS, _PREFIXES, _CONTRADICTIONS = range(len(FIELDS))
+_ORIGINS, _MACS, _PORTS, _PROTOS, _PREFIXES, _CONTRADICTIONS = range(len(COUNTERS))
 #: Verdicts under which a dropped PMTUD error is a hazard (else it was let through).
 _HAZARD = (DROP, UNKNOWN_VERDICT)
 #: A TTL standing for each hop class the scanner counts by: 0 hops, some, unknown.

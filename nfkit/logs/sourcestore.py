@@ -21,19 +21,15 @@ from array import array
 from nfkit.errors import SummaryError
 from nfkit.logs import native
 from nfkit.logs.aggregate import Summary
-from nfkit.logs.counters import COUNTERS, SourceStats, add_counts
+from nfkit.logs.counters import COUNTERS, INDEX_BITS, SourceStats, add_counts
 
-__all__ = ["FIELDS", "NO_KEY", "SourceStore"]
+__all__ = ["NO_KEY", "SourceStore"]
 
-#: The counters of a :class:`SourceStats` a key number can stand in, in key-number order.
-FIELDS = COUNTERS
 #: "No key" for the store (a head without MAC, a port number that is no port).
 NO_KEY = 0xFFFFFFFF
-#: Key numbers: field << _FIELD_SHIFT | index; at most 2**24 in all (``_store.c``).
-_FIELD_SHIFT = 21
-_INDEX_LIMIT = 1 << _FIELD_SHIFT
-_COUNT_BITS = 40
-_COUNT_MASK = (1 << _COUNT_BITS) - 1
+#: Key numbers: counter << INDEX_BITS | index, as packed SourceStats read them (``_store.c``
+#: takes at most 2**24 in all).
+_INDEX_LIMIT = 1 << INDEX_BITS
 #: Sources copied out of C at a time when draining.
 _BATCH = 8192
 
@@ -43,18 +39,18 @@ class SourceStore:
 
     def __init__(self) -> None:
         self.store = native.Store()
-        self._ids: list[dict[str, int]] = [{} for _ in FIELDS]
-        self._texts: list[list[str]] = [[] for _ in FIELDS]
+        self._ids: list[dict[str, int]] = [{} for _ in COUNTERS]
+        self._texts: list[list[str]] = [[] for _ in COUNTERS]
 
     def key(self, field: int, text: str) -> int:
-        """The number of ``text`` in counter ``field`` (an index of :data:`FIELDS`)."""
+        """The number of ``text`` in counter ``field`` (an index of :data:`COUNTERS`)."""
         ids = self._ids[field]
         number = ids.get(text)
         if number is None:
             texts = self._texts[field]
             if len(texts) >= _INDEX_LIMIT:
-                raise SummaryError(f"more than {_INDEX_LIMIT} distinct {FIELDS[field]}")
-            number = ids[text] = field << _FIELD_SHIFT | len(texts)
+                raise SummaryError(f"more than {_INDEX_LIMIT} distinct {COUNTERS[field]}")
+            number = ids[text] = field << INDEX_BITS | len(texts)
             texts.append(text)
         return number
 
@@ -104,7 +100,7 @@ class SourceStore:
                 else:  # also counted by the full parser (a line the scanner left to it)
                     before.discard(address)
                     theirs = SourceStats.packed(0, None, None, 0, counts[at:end], texts_of)
-                    for name in FIELDS:
+                    for name in COUNTERS:
                         add_counts(getattr(stats, name), theirs.counts(name))
                     stats.packets += packets[i]
                     stats.error += errors[i]
